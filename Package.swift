@@ -30,7 +30,10 @@ let package = Package(
         // Wrappers: the only importers of the C modules.
         .target(name: "AMQP", dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
+        .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+
         .target(name: "ArmadaTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

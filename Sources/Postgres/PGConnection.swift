@@ -1,0 +1,144 @@
+import CLibPQ
+import Foundation
+
+/// Transaction isolation levels.
+public enum IsolationLevel: String, Sendable {
+    case readCommitted = "READ COMMITTED"
+    case repeatableRead = "REPEATABLE READ"
+    case serializable = "SERIALIZABLE"
+}
+
+/// One libpq connection. Not thread-safe and not `Sendable`: `PostgresPool` confines each to a
+/// serial dispatch queue. Every statement is parameterized (`PQexecParams`); SQL is never built
+/// from values.
+public final class PGConnection {
+    private let handle: OpaquePointer
+
+    /// Connects with a `postgresql://` URL or a `key=value` conninfo; an empty string uses the
+    /// standard `PG*` environment variables. Sessions run in UTC.
+    public init(_ connectionString: String, applicationName: String = "armada", connectTimeout: Int = 5) throws {
+        let keywords = ["dbname", "application_name", "connect_timeout"]
+        let values = [connectionString, applicationName, String(connectTimeout)]
+        let handle: OpaquePointer? = keywords.withCStrings { keywordPointers in
+            values.withCStrings { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else { throw PostgresError(kind: .connection, message: "libpq could not allocate a connection") }
+        self.handle = handle
+        guard PQstatus(handle) == CONNECTION_OK else {
+            throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
+        }
+        // Notices ("relation already exists, skipping") would go to stderr; they carry nothing we act on.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        try execute("SET TIME ZONE 'UTC'")
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// False once the connection broke; the pool then replaces it.
+    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
+    /// Runs one statement with parameters `$1…$n` and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: any PostgresEncodable...) throws -> PostgresRows {
+        try query(sql, parameters: parameters)
+    }
+
+    @discardableResult
+    public func query(_ sql: String, parameters: [any PostgresEncodable]) throws -> PostgresRows {
+        let texts = parameters.map(\.postgresText)
+        let result: OpaquePointer? = texts.withOptionalCStrings { pointers in
+            PQexecParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0)
+        }
+        guard let result else {
+            throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+            return Self.rows(of: result)
+        default:
+            throw error(from: result)
+        }
+    }
+
+    /// Runs a statement for its effect; returns the affected row count.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: any PostgresEncodable...) throws -> Int {
+        try query(sql, parameters: parameters).affectedRows
+    }
+
+    /// Runs `body` between BEGIN and COMMIT on this connection, rolling back on any error.
+    public func transaction<T>(isolation: IsolationLevel = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
+        try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isHealthy { _ = try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    private static func rows(of result: OpaquePointer) -> PostgresRows {
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var values: [[String?]] = []
+        values.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var fields: [String?] = []
+            fields.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) != 0 {
+                    fields.append(nil)
+                } else {
+                    fields.append(String(cString: PQgetvalue(result, Int32(row), Int32(column))))
+                }
+            }
+            values.append(fields)
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return PostgresRows(columns: columns, values: values, affectedRows: affected)
+    }
+
+    private func error(from result: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        let sqlState = field("C")
+        let message = field("M") ?? Self.errorMessage(handle)
+        let kind: PostgresError.Kind = (sqlState == nil && !isHealthy) ? .connection : .server
+        return PostgresError(kind: kind, sqlState: sqlState, message: message, detail: field("D"), constraint: field("n"))
+    }
+
+    private static func errorMessage(_ handle: OpaquePointer) -> String {
+        guard let message = PQerrorMessage(handle) else { return "unknown libpq error" }
+        return String(cString: message).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+extension Array where Element == String {
+    /// A NULL-terminated array of C strings valid inside `body`.
+    fileprivate func withCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let copies = map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+extension Array where Element == String? {
+    /// C strings for parameters; nil stays a NULL pointer (SQL NULL).
+    fileprivate func withOptionalCStrings<R>(_ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+        let copies = map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = copies.map { $0.map { UnsafePointer($0) } }
+        return pointers.withUnsafeBufferPointer { body(isEmpty ? nil : $0.baseAddress) }
+    }
+}

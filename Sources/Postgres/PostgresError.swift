@@ -1,0 +1,53 @@
+/// An error from PostgreSQL or libpq, carrying the SQLSTATE when the server gave one.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Could not connect, or the connection broke.
+        case connection
+        /// The server rejected a statement; see `sqlState`.
+        case server
+        /// A value could not be decoded into the requested Swift type.
+        case decoding
+    }
+
+    public var kind: Kind
+    public var sqlState: String?
+    public var message: String
+    public var detail: String?
+    public var constraint: String?
+
+    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.constraint = constraint
+    }
+
+    /// serialization_failure: the transaction helper reruns the whole transaction.
+    public static let serializationFailure = "40001"
+    /// deadlock_detected: likewise.
+    public static let deadlockDetected = "40P01"
+    public static let uniqueViolation = "23505"
+    public static let checkViolation = "23514"
+
+    /// The server rolled the transaction back because of concurrency; running it again can succeed.
+    public var isSerializationConflict: Bool {
+        sqlState == Self.serializationFailure || sqlState == Self.deadlockDetected
+    }
+
+    /// Trying again later can help: a conflict, a lost connection, a server shutting down or
+    /// short of resources (classes 08, 53, 57P0x).
+    public var isRetriable: Bool {
+        if kind == .connection || isSerializationConflict { return true }
+        guard let sqlState else { return false }
+        return sqlState.hasPrefix("08") || sqlState.hasPrefix("53") || sqlState.hasPrefix("57P")
+    }
+
+    public var description: String {
+        var text = "Postgres \(kind)"
+        if let sqlState { text += " [\(sqlState)]" }
+        text += ": \(message)"
+        if let detail { text += " (\(detail))" }
+        return text
+    }
+}

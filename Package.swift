@@ -32,8 +32,11 @@ let package = Package(
 
         .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
-        .target(name: "ArmadaTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "Curl", dependencies: ["CCurl"], swiftSettings: strict),
+
+        .target(name: "ArmadaTestSupport", path: "Tests/Support", exclude: ["peers"], swiftSettings: strict),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CurlTests", dependencies: ["Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

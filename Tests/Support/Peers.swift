@@ -1,0 +1,45 @@
+import Foundation
+
+/// Real protocol peers on loopback that the wrapper tests talk to.
+public enum Peers {
+    /// Starts `Tests/Support/peers/echo_http.py`; returns the process and its base URL.
+    public static func echoHTTP() async throws -> (ChildProcess, String) {
+        let log = NSTemporaryDirectory() + "armada-echo-\(UUID().uuidString).log"
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Support/peers/echo_http.py").path
+        let process = try ChildProcess("/usr/bin/python3", ["-u", script], logPath: log)
+        var port: Int?
+        _ = await eventually(timeout: .seconds(10)) {
+            port = process.log.split(separator: "\n").first.flatMap { Int($0) }
+            return port != nil
+        }
+        guard let port else { throw TestFailure("echo server did not start: \(process.log)") }
+        return (process, "http://127.0.0.1:\(port)")
+    }
+
+    /// Starts an aiosmtpd sink that stores each message as a file in a fresh maildir.
+    public static func smtpSink() async throws -> (ChildProcess, port: Int, maildir: String) {
+        let maildir = NSTemporaryDirectory() + "armada-mail-\(UUID().uuidString)"
+        let port = Int.random(in: 40_000...49_000)
+        let log = maildir + ".log"
+        // Debian's aiosmtpd is installed for /usr/bin/python3, not for another python3 on PATH.
+        let process = try ChildProcess(
+            "/usr/bin/python3", ["-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir],
+            logPath: log)
+        let listening = await eventually(timeout: .seconds(10)) { canConnect(port: port) }
+        guard listening else { throw TestFailure("SMTP sink did not start: \(process.log)") }
+        return (process, port, maildir)
+    }
+
+    public static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}

@@ -7,12 +7,17 @@ let package = Package(
     name: "Armada",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "armada-ingress", targets: ["armada-ingress"]),
+        .executable(name: "armada-payments", targets: ["armada-payments"]),
+        .executable(name: "armadactl", targets: ["armadactl"]),
     ],
     dependencies: [
         // HTTP server for the ingress and the /metrics endpoint of every worker.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // Service lifecycle: ServiceGroup, graceful shutdown on SIGTERM.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Already a Hummingbird dependency; named for HTTPField.Name.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // Prometheus text exposition for swift-metrics.
@@ -33,6 +38,71 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
         .target(name: "Curl", dependencies: ["CCurl"], swiftSettings: strict),
+
+        // Queues/ holds the topology and message catalog as data; the target embeds them.
+        .target(
+            name: "ArmadaQueues", path: "Queues", exclude: ["README.md"],
+            resources: [
+                .embedInCode("topology.json"),
+                .embedInCode("examples/payments.tripay-callback.json"),
+                .embedInCode("examples/event.deposit.paid.json"),
+                .embedInCode("examples/event.deposit.expired.json"),
+            ], swiftSettings: strict),
+
+        .target(
+            name: "Migrations",
+            dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
+            resources: [.embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql")],
+            swiftSettings: strict),
+
+        .target(
+            name: "Messaging",
+            dependencies: [
+                "AMQP", "Postgres", "Curl", "ArmadaQueues",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: strict),
+
+        // Outside services, each on the Curl wrapper.
+        .target(name: "Tripay", dependencies: ["Curl", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
+        // Business areas.
+        .target(name: "Wallet", dependencies: ["Messaging", "Postgres", "Tripay", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+
+        // What every executable shares: settings from the environment, logs, metrics, wiring.
+        .target(
+            name: "ArmadaService",
+            dependencies: [
+                "AMQP", "Postgres", "Messaging",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+
+        .target(
+            name: "Ingress",
+            dependencies: [
+                "AMQP", "Postgres", "Messaging", "Tripay", "Wallet",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ], swiftSettings: strict),
+
+        // Thin mains: read settings, wire a ServiceGroup.
+        .executableTarget(name: "armada-ingress", dependencies: ["ArmadaService", "Ingress", "Messaging"], swiftSettings: strict),
+        .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Messaging", "Wallet"], swiftSettings: strict),
+        .executableTarget(
+            name: "armadactl",
+            dependencies: [
+                "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], swiftSettings: strict),
 
         .target(name: "ArmadaTestSupport", path: "Tests/Support", exclude: ["peers"], swiftSettings: strict),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),

@@ -71,6 +71,19 @@ public final class PGConnection {
         try query(sql, parameters: parameters).affectedRows
     }
 
+    /// Runs a script of several statements without parameters (`PQexec`). Only for SQL that
+    /// ships with the program, such as migration files; never for anything built from values.
+    public func executeScript(_ sql: String) throws {
+        guard let result = PQexec(handle, sql) else {
+            throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY else {
+            throw error(from: result)
+        }
+    }
+
     /// Runs `body` between BEGIN and COMMIT on this connection, rolling back on any error.
     public func transaction<T>(isolation: IsolationLevel = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
         try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")

@@ -1,0 +1,12 @@
+// The data in this folder, embedded into every binary at build time so a process declares the
+// topology and knows the catalog without reading files at run time.
+
+/// The bytes of `Queues/topology.json`.
+public let topologyJSON: [UInt8] = PackageResources.topology_json
+
+/// The example message of every catalogued type, by file name.
+public let exampleMessages: [(file: String, bytes: [UInt8])] = [
+    ("payments.tripay-callback.json", PackageResources.payments_tripay_callback_json),
+    ("event.deposit.paid.json", PackageResources.event_deposit_paid_json),
+    ("event.deposit.expired.json", PackageResources.event_deposit_expired_json),
+]

@@ -1,0 +1,48 @@
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// Logging and metrics for one process: JSON (or plain text) logs at the configured level,
+/// swift-metrics exported in Prometheus text format.
+public enum Observability {
+    /// Bootstraps the logging and metrics systems once per process; returns the registry
+    /// `/metrics` renders.
+    public static func bootstrap(service: String, settings: Settings) -> PrometheusCollectorRegistry {
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        if settings.logFormat == "text" {
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardOutput(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        } else {
+            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    /// `GET /metrics` (Prometheus text format) and `GET /health` on a router.
+    public static func addEndpoints<Context: RequestContext>(to router: Router<Context>, registry: PrometheusCollectorRegistry) {
+        router.get("/metrics") { _, _ -> Response in
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        router.get("/health") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
+    }
+
+    /// A small HTTP server for a worker's `/metrics` and `/health`.
+    public static func metricsServer(port: Int, registry: PrometheusCollectorRegistry, logger: Logger) -> some Service {
+        let router = Router()
+        addEndpoints(to: router, registry: registry)
+        return Application(router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "armada-metrics"), logger: logger)
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Hummingbird
+
+/// Every error the ingress answers with: `{"error": {"code": "...", "message": "..."}}`.
+public struct APIError: Error, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public var response: Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        let body = try! JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message]], options: [.sortedKeys])
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Turns thrown `APIError`s, and Hummingbird's own errors (413, 404, 405), into the JSON shape.
+struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return error.response
+        } catch let error as HTTPError {
+            switch error.status {
+            case .contentTooLarge: return APIError(.contentTooLarge, "PAYLOAD_TOO_LARGE", "the request body is too large").response
+            case .notFound: return APIError(.notFound, "NOT_FOUND", "no such resource").response
+            case .methodNotAllowed: return APIError(.methodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed here").response
+            default: return APIError(error.status, "HTTP_\(error.status.code)", error.body ?? error.status.reasonPhrase).response
+            }
+        }
+    }
+}
+
+func jsonResponse(_ object: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    var headers = headers
+    headers[.contentType] = "application/json"
+    let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+}

@@ -1,0 +1,61 @@
+import AMQP
+import Hummingbird
+import Logging
+import Postgres
+import Prometheus
+
+/// What the ingress needs from outside; tests build it against the local stack.
+public struct IngressDependencies: Sendable {
+    public var pool: PostgresPool
+    /// A confirm-mode publisher connection.
+    public var broker: BrokerClient
+    public var registry: PrometheusCollectorRegistry
+    public var tripayPrivateKey: String
+
+    public init(pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String) {
+        self.pool = pool
+        self.broker = broker
+        self.registry = registry
+        self.tripayPrivateKey = tripayPrivateKey
+    }
+}
+
+/// The ingress router: health, readiness, metrics and the Tripay webhook.
+public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.middlewares.add(APIErrorMiddleware())
+    router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
+    router.get("/ready") { _, _ in
+        await readiness(dependencies)
+    }
+    router.get("/metrics") { _, _ -> Response in
+        var buffer: [UInt8] = []
+        dependencies.registry.emit(into: &buffer)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+    }
+    TripayWebhookController(privateKey: dependencies.tripayPrivateKey, broker: dependencies.broker, logger: logger)
+        .addRoutes(to: router)
+    return router
+}
+
+/// 200 when Postgres answers and the broker connection is open; 503 naming what is not.
+func readiness(_ dependencies: IngressDependencies) async -> Response {
+    let database: Bool
+    do {
+        database = try await dependencies.pool.withConnection { try $0.query("SELECT 1 AS ok").count == 1 }
+    } catch {
+        database = false
+    }
+    let broker = dependencies.broker.isConnected
+    let status: HTTPResponse.Status = database && broker ? .ok : .serviceUnavailable
+    return jsonResponse(
+        ["status": status == .ok ? "ready" : "not_ready", "checks": ["postgres": database ? "up" : "down", "rabbitmq": broker ? "up" : "down"]],
+        status: status)
+}
+
+public func buildApplication(_ dependencies: IngressDependencies, port: Int, logger: Logger) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(dependencies, logger: logger),
+        configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "armada-ingress"),
+        logger: logger)
+}

@@ -1,0 +1,26 @@
+import CoreMetrics
+import Foundation
+
+/// The runtime's Prometheus series, labelled by queue and message type.
+enum RuntimeMetrics {
+    static func processed(_ queue: String, _ type: String) -> Counter {
+        Counter(label: "armada_messages_processed_total", dimensions: [("queue", queue), ("type", type)])
+    }
+    static func duplicates(_ queue: String, _ type: String) -> Counter {
+        Counter(label: "armada_messages_duplicate_total", dimensions: [("queue", queue), ("type", type)])
+    }
+    static func retried(_ queue: String, _ type: String) -> Counter {
+        Counter(label: "armada_messages_retried_total", dimensions: [("queue", queue), ("type", type)])
+    }
+    static func deadLettered(_ queue: String, _ type: String) -> Counter {
+        Counter(label: "armada_messages_dead_lettered_total", dimensions: [("queue", queue), ("type", type)])
+    }
+    static func failed(_ queue: String, _ type: String) -> Counter {
+        Counter(label: "armada_messages_failed_total", dimensions: [("queue", queue), ("type", type)])
+    }
+    static func duration(_ queue: String, _ type: String) -> CoreMetrics.Timer {
+        CoreMetrics.Timer(label: "armada_handler_duration_seconds", dimensions: [("queue", queue), ("type", type)], preferredDisplayUnit: .seconds)
+    }
+    static let outboxBacklog = Gauge(label: "armada_outbox_backlog")
+    static let outboxPublished = Counter(label: "armada_outbox_published_total")
+}

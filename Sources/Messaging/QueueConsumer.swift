@@ -1,0 +1,237 @@
+import AMQP
+import CoreMetrics
+import Foundation
+import Glibc
+import Logging
+import Postgres
+import ServiceLifecycle
+
+/// How one consumer runs.
+public struct ConsumerConfiguration: Sendable {
+    /// The queue and its retry policy.
+    public var policy: QueuePolicy
+    /// The inbox's consumer name: a redelivered message is a no-op for the same consumer.
+    public var consumerName: String
+    /// Handlers in flight at once in this process (also the prefetch).
+    public var concurrency: Int
+    /// Fault injection for the crash-between-commit-and-ack test: the process exits right
+    /// after committing a message of this type, before acking it. Never set in production.
+    public var crashAfterCommitOfType: String?
+
+    public init(policy: QueuePolicy, consumerName: String, concurrency: Int = 8, crashAfterCommitOfType: String? = nil) {
+        self.policy = policy
+        self.consumerName = consumerName
+        self.concurrency = concurrency
+        self.crashAfterCommitOfType = crashAfterCommitOfType
+    }
+}
+
+/// Consumes one queue and runs each message's handler as one atomic phase:
+/// inbox row + effects + outbox rows in one transaction, ack only after commit.
+///
+/// Failures are classified (`classify`): transient ones wait in the queue's next delay tier
+/// (the attempt count travels in the `x-attempt` header) and are dead-lettered once the
+/// attempts are used up; permanent ones are recorded in the inbox and acked; undecodable or
+/// unknown messages go straight to the dead-letter queue with the error in headers. The worker
+/// stays up whatever a message contains.
+public final class QueueConsumer: Service, Sendable {
+    public static let attemptHeader = "x-attempt"
+
+    private let configuration: ConsumerConfiguration
+    private let consumerConnection: BrokerClient
+    private let publisher: BrokerClient
+    private let pool: PostgresPool
+    private let handlers: [String: AnyMessageHandler]
+    private let relay: OutboxRelay?
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - consumerConnection: the connection deliveries arrive on and acks go out on.
+    ///   - publisher: a separate connection for retries and dead letters.
+    ///   - relay: told to publish right after a handler committed outbox rows.
+    public init(
+        configuration: ConsumerConfiguration, consumerConnection: BrokerClient, publisher: BrokerClient, pool: PostgresPool,
+        handlers: [AnyMessageHandler], relay: OutboxRelay?, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.consumerConnection = consumerConnection
+        self.publisher = publisher
+        self.pool = pool
+        self.handlers = Dictionary(handlers.map { ($0.messageType, $0) }, uniquingKeysWith: { _, last in last })
+        self.relay = relay
+        var logger = logger
+        logger[metadataKey: "queue"] = "\(configuration.policy.name)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let deliveries = consumerConnection.consume(
+            queue: configuration.policy.name, prefetch: UInt16(clamping: configuration.concurrency))
+        logger.info("consuming", metadata: ["concurrency": "\(configuration.concurrency)", "types": "\(handlers.keys.sorted())"])
+        await withGracefulShutdownHandler {
+            // Prefetch bounds how many deliveries are in flight, so one task per delivery is bounded too.
+            await withDiscardingTaskGroup { group in
+                for await delivery in deliveries {
+                    group.addTask { await self.process(delivery) }
+                }
+            }
+        } onGracefulShutdown: {
+            // Stop taking work; the loop above ends and in-flight handlers finish and ack.
+            Task { await self.consumerConnection.cancelConsumers() }
+        }
+        logger.info("stopped consuming")
+    }
+
+    /// Handles one delivery to its end: acked, retried, recorded or dead-lettered.
+    func process(_ delivery: Delivery) async {
+        let attempt = Int(delivery.properties.headers[Self.attemptHeader]?.intValue ?? 0)
+        let header: EnvelopeHeader
+        do {
+            header = try MessageCoding.decoder().decode(EnvelopeHeader.self, from: Data(delivery.body))
+        } catch {
+            await deadLetter(delivery, type: delivery.properties.type ?? "unknown", attempt: attempt, errorClass: "undecodable",
+                reason: "the envelope does not decode: \(error)")
+            return
+        }
+        var logger = self.logger
+        logger[metadataKey: "message_id"] = "\(header.id.uuidString.lowercased())"
+        logger[metadataKey: "message_type"] = "\(header.type)"
+        if let correlation = header.correlationId { logger[metadataKey: "correlation_id"] = "\(correlation)" }
+        let queue = configuration.policy.name
+
+        guard let handler = handlers[header.type] else {
+            await deadLetter(delivery, type: header.type, attempt: attempt, errorClass: "unknown-type",
+                reason: "no handler for message type \(header.type) on \(queue)", logger: logger)
+            return
+        }
+
+        let started = ContinuousClock.now
+        let consumerName = configuration.consumerName
+        let body = delivery.body
+        do {
+            let handlerLogger = logger
+            let outcome = try await pool.transaction { connection -> PhaseOutcome in
+                let claimed = try connection.execute(
+                    "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    consumerName, header.id, header.type)
+                guard claimed == 1 else { return .duplicate }
+                var context = HandlerContext(connection: connection, logger: handlerLogger, attempt: attempt)
+                try handler.run(body, &context)
+                return .applied(sent: context.sent)
+            }
+            if configuration.crashAfterCommitOfType == header.type {
+                logger.critical("fault injection: exiting between commit and ack")
+                exit(86)
+            }
+            consumerConnection.ack(delivery)
+            RuntimeMetrics.duration(queue, header.type).recordInterval(since: started)
+            switch outcome {
+            case .duplicate:
+                RuntimeMetrics.duplicates(queue, header.type).increment()
+                logger.info("already processed; acknowledged without effect")
+            case .applied(let sent):
+                RuntimeMetrics.processed(queue, header.type).increment()
+                logger.info("processed", metadata: ["duration_ms": "\((ContinuousClock.now - started).milliseconds)", "sent": "\(sent)"])
+                if sent > 0 { relay?.notify() }
+            }
+        } catch {
+            RuntimeMetrics.duration(queue, header.type).recordInterval(since: started)
+            await handleFailure(error, delivery: delivery, header: header, attempt: attempt, logger: logger)
+        }
+    }
+
+    enum PhaseOutcome: Sendable {
+        case duplicate
+        case applied(sent: Int)
+    }
+
+    private func handleFailure(_ error: Error, delivery: Delivery, header: EnvelopeHeader, attempt: Int, logger: Logger) async {
+        let queue = configuration.policy.name
+        switch classify(error) {
+        case .permanent(let code):
+            let message = (error as? HandlerFailure)?.message ?? "\(error)"
+            do {
+                let consumerName = configuration.consumerName
+                try await pool.transaction { connection in
+                    try connection.execute(
+                        """
+                        INSERT INTO inbox (consumer, message_id, message_type, outcome, error_code, error_message)
+                        VALUES ($1, $2, $3, 'failed', $4, $5) ON CONFLICT DO NOTHING
+                        """, consumerName, header.id, header.type, code, String(message.prefix(2000)))
+                }
+                consumerConnection.ack(delivery)
+                RuntimeMetrics.failed(queue, header.type).increment()
+                logger.notice("failed permanently; outcome recorded", metadata: ["error_code": "\(code)", "error": "\(message)"])
+            } catch {
+                // Could not even record it: let the broker deliver it again.
+                logger.warning("could not record a permanent failure; requeueing", metadata: ["error": "\(error)"])
+                consumerConnection.nack(delivery, requeue: true)
+            }
+        case .poison:
+            await deadLetter(delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger)
+        case .transient:
+            let failedAttempts = attempt + 1
+            switch configuration.policy.afterTransientFailure(failedAttempts: failedAttempts) {
+            case .retry(let delayQueue, let seconds):
+                var properties = delivery.properties
+                properties.headers[Self.attemptHeader] = .int(Int64(failedAttempts))
+                properties.headers["x-last-error"] = .string(String("\(error)".prefix(500)))
+                do {
+                    try await publisher.publish(exchange: "", routingKey: delayQueue, properties: properties, body: delivery.body)
+                    consumerConnection.ack(delivery)
+                    RuntimeMetrics.retried(queue, header.type).increment()
+                    logger.warning(
+                        "failed; retrying later",
+                        metadata: ["attempt": "\(failedAttempts)", "retry_in_s": "\(seconds)", "error": "\(error)"])
+                } catch {
+                    logger.warning("could not schedule the retry; requeueing", metadata: ["error": "\(error)"])
+                    consumerConnection.nack(delivery, requeue: true)
+                }
+            case .deadLetter:
+                await deadLetter(delivery, type: header.type, attempt: failedAttempts, errorClass: "retries-exhausted",
+                    reason: "\(error)", logger: logger)
+            }
+        }
+    }
+
+    /// Moves a message to the queue's dead-letter queue with the error, its class, the attempts
+    /// and where it came from in headers, then acks the original.
+    private func deadLetter(
+        _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil
+    ) async {
+        let logger = logger ?? self.logger
+        let queue = configuration.policy.name
+        var properties = delivery.properties
+        properties.headers["x-error"] = .string(String(reason.prefix(2000)))
+        properties.headers["x-error-class"] = .string(errorClass)
+        properties.headers["x-attempts"] = .int(Int64(attempt))
+        properties.headers["x-original-queue"] = .string(queue)
+        properties.headers["x-original-exchange"] = .string(delivery.exchange)
+        properties.headers["x-original-routing-key"] = .string(delivery.routingKey)
+        properties.headers["x-dead-lettered-at"] = .string(ISO8601DateFormatter().string(from: Date()))
+        if properties.type == nil { properties.type = type }
+        do {
+            try await publisher.publish(
+                exchange: "", routingKey: configuration.policy.deadLetterQueue, properties: properties, body: delivery.body)
+            consumerConnection.ack(delivery)
+            RuntimeMetrics.deadLettered(queue, type).increment()
+            logger.error("dead-lettered", metadata: ["error_class": "\(errorClass)", "error": "\(reason)", "attempts": "\(attempt)"])
+        } catch {
+            logger.warning("could not dead-letter; requeueing", metadata: ["error": "\(error)"])
+            consumerConnection.nack(delivery, requeue: true)
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension CoreMetrics.Timer {
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Postgres
+
+/// Why money moved: with the reference id, what makes a credit or debit happen once.
+public enum LedgerReference: String, Sendable, Codable, CaseIterable {
+    case deposit = "DEPOSIT"
+    case depositBonus = "DEPOSIT_BONUS"
+    case welcomeBonus = "WELCOME_BONUS"
+    case vpsOrder = "VPS_ORDER"
+    case vpsRenewal = "VPS_RENEWAL"
+    case provisionFailedRefund = "PROVISION_FAILED_REFUND"
+    case adminAdjustment = "ADMIN_ADJUSTMENT"
+}
+
+public struct LedgerEntry: Sendable, Equatable {
+    public var id: Int64
+    public var customerId: String
+    /// Signed: positive for a credit, negative for a debit.
+    public var amount: Int64
+    public var balanceBefore: Int64
+    public var balanceAfter: Int64
+    public var referenceType: LedgerReference
+    public var referenceId: String
+}
+
+/// The outcome of a credit or debit: applied now, or found applied earlier for the same reference.
+public enum LedgerPosting: Sendable, Equatable {
+    case applied(LedgerEntry)
+    case alreadyApplied(LedgerEntry)
+
+    public var entry: LedgerEntry {
+        switch self {
+        case .applied(let entry), .alreadyApplied(let entry): return entry
+        }
+    }
+}
+
+public enum WalletError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidAmount(Int64)
+    case insufficientBalance(balance: Int64, required: Int64)
+
+    public var code: String {
+        switch self {
+        case .invalidAmount: return "INVALID_AMOUNT"
+        case .insufficientBalance: return "INSUFFICIENT_BALANCE"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalidAmount(let amount): return "amount must be positive, got \(amount)"
+        case .insufficientBalance(let balance, let required):
+            return "balance \(balance) is less than the required \(required) (deficit \(required - balance))"
+        }
+    }
+}
+
+/// The wallet ledger. Every change of a balance is one append-only entry, written in the
+/// caller's transaction; the wallet row is locked (`FOR UPDATE`) first, so concurrent postings
+/// on one wallet serialize, and `(reference_type, reference_id)` is unique, so the same deposit
+/// or order is never posted twice. The database also refuses a negative balance.
+public enum Ledger {
+    /// The current balance; a customer without a wallet has 0.
+    public static func balance(of customerId: String, on connection: PGConnection) throws -> Int64 {
+        try connection.query("SELECT balance FROM wallets WHERE customer_id = $1", customerId).first?.decode("balance") ?? 0
+    }
+
+    public static func credit(
+        _ customerId: String, amount: Int64, reference: LedgerReference, referenceId: String, description: String,
+        metadata: String = "{}", on connection: PGConnection
+    ) throws -> LedgerPosting {
+        try post(customerId, amount: amount, reference: reference, referenceId: referenceId, description: description, metadata: metadata, on: connection)
+    }
+
+    /// Throws `WalletError.insufficientBalance` when the balance does not cover `amount`.
+    public static func debit(
+        _ customerId: String, amount: Int64, reference: LedgerReference, referenceId: String, description: String,
+        metadata: String = "{}", on connection: PGConnection
+    ) throws -> LedgerPosting {
+        try post(customerId, amount: -amount, reference: reference, referenceId: referenceId, description: description, metadata: metadata, on: connection, requested: amount)
+    }
+
+    private static func post(
+        _ customerId: String, amount signed: Int64, reference: LedgerReference, referenceId: String, description: String,
+        metadata: String, on connection: PGConnection, requested: Int64? = nil
+    ) throws -> LedgerPosting {
+        let magnitude = requested ?? signed
+        guard magnitude > 0 else { throw WalletError.invalidAmount(magnitude) }
+        try connection.execute("INSERT INTO wallets (customer_id) VALUES ($1) ON CONFLICT DO NOTHING", customerId)
+        let balance: Int64 = try connection.query(
+            "SELECT balance FROM wallets WHERE customer_id = $1 FOR UPDATE", customerId
+        ).first!.decode("balance")
+        if let existing = try entry(reference: reference, referenceId: referenceId, on: connection) {
+            return .alreadyApplied(existing)
+        }
+        let after = balance + signed
+        guard after >= 0 else { throw WalletError.insufficientBalance(balance: balance, required: magnitude) }
+        let row = try connection.query(
+            """
+            INSERT INTO ledger_entries
+                (customer_id, entry_type, amount, balance_before, balance_after, reference_type, reference_id, description, metadata)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+            RETURNING id
+            """,
+            customerId, signed > 0 ? "CREDIT" : "DEBIT", signed, balance, after, reference.rawValue, referenceId, description, metadata
+        ).first!
+        try connection.execute("UPDATE wallets SET balance = $2, updated_at = now() WHERE customer_id = $1", customerId, after)
+        return .applied(
+            LedgerEntry(
+                id: try row.decode("id"), customerId: customerId, amount: signed, balanceBefore: balance, balanceAfter: after,
+                referenceType: reference, referenceId: referenceId))
+    }
+
+    public static func entry(reference: LedgerReference, referenceId: String, on connection: PGConnection) throws -> LedgerEntry? {
+        guard let row = try connection.query(
+            """
+            SELECT id, customer_id, amount, balance_before, balance_after FROM ledger_entries
+            WHERE reference_type = $1 AND reference_id = $2
+            """, reference.rawValue, referenceId
+        ).first else { return nil }
+        return LedgerEntry(
+            id: try row.decode("id"), customerId: try row.decode("customer_id"), amount: try row.decode("amount"),
+            balanceBefore: try row.decode("balance_before"), balanceAfter: try row.decode("balance_after"),
+            referenceType: reference, referenceId: referenceId)
+    }
+}

@@ -104,9 +104,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: strict),
 
-        .target(name: "ArmadaTestSupport", path: "Tests/Support", exclude: ["peers"], swiftSettings: strict),
+        .target(name: "ArmadaTestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")], path: "Tests/Support", exclude: ["peers"], swiftSettings: strict),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP", "Postgres", "Curl", "Wallet", "Tripay", "ArmadaQueues", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

@@ -101,6 +101,11 @@ rabbit_up() {
     tail -n 30 "$RABBIT_HOME/log/stdout.log" >&2 || true
     exit 1
   fi
+  # Tests get vhosts of their own, so a local system started with run.sh never consumes their messages.
+  for vhost in armada_test armada_test_isolated; do
+    rabbit_env "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBIT_NODE" add_vhost "$vhost" >/dev/null 2>&1 || true
+    rabbit_env "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBIT_NODE" set_permissions -p "$vhost" guest ".*" ".*" ".*" >/dev/null
+  done
 }
 
 rabbit_down() {

@@ -45,6 +45,11 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
     public var code: Int32
     public var message: String
 
+    public init(code: Int32, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     /// Whether the same request may succeed later (connect, resolve, timeout, reset) —
     /// not for certificate, URL or protocol errors, which need a fix.
     public var isRetriable: Bool {

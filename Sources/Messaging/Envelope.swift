@@ -51,6 +51,13 @@ public struct EnvelopeHeader: Decodable, Sendable {
     public var type: String
     public var version: Int
     public var correlationId: String?
+
+    public init(id: UUID, type: String, version: Int, correlationId: String?) {
+        self.id = id
+        self.type = type
+        self.version = version
+        self.correlationId = correlationId
+    }
 }
 
 /// JSON settings shared by every message: ISO-8601 dates, sorted keys (stable bytes).

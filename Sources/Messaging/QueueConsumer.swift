@@ -106,19 +106,10 @@ public final class QueueConsumer: Service, Sendable {
         }
 
         let started = ContinuousClock.now
-        let consumerName = configuration.consumerName
-        let body = delivery.body
         do {
-            let handlerLogger = logger
-            let outcome = try await pool.transaction { connection -> PhaseOutcome in
-                let claimed = try connection.execute(
-                    "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    consumerName, header.id, header.type)
-                guard claimed == 1 else { return .duplicate }
-                var context = HandlerContext(connection: connection, logger: handlerLogger, attempt: attempt)
-                try handler.run(body, &context)
-                return .applied(sent: context.sent)
-            }
+            let outcome = try await AtomicPhase.run(
+                handler, body: delivery.body, header: header, consumer: configuration.consumerName, attempt: attempt, pool: pool,
+                logger: logger)
             if configuration.crashAfterCommitOfType == header.type {
                 logger.critical("fault injection: exiting between commit and ack")
                 exit(86)
@@ -138,11 +129,6 @@ public final class QueueConsumer: Service, Sendable {
             RuntimeMetrics.duration(queue, header.type).recordInterval(since: started)
             await handleFailure(error, delivery: delivery, header: header, attempt: attempt, logger: logger)
         }
-    }
-
-    enum PhaseOutcome: Sendable {
-        case duplicate
-        case applied(sent: Int)
     }
 
     private func handleFailure(_ error: Error, delivery: Delivery, header: EnvelopeHeader, attempt: Int, logger: Logger) async {

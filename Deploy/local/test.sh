@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, starts the local stack, builds, migrates the test
+# database, runs the suites against real PostgreSQL and RabbitMQ, then the broker fault suite
+# (which stops and freezes the broker) on its own.
+#
+#   Deploy/local/test.sh              everything
+#   Deploy/local/test.sh --filter X   only tests matching X (fault suite included when it matches)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source Deploy/local/env.sh
+
+export PATH="/opt/swift/usr/bin:$PATH"
+Deploy/local/stack.sh up
+
+export ARMADA_TEST_DATABASE_URL="postgresql://$PG_USER@127.0.0.1:$PG_PORT/${PG_DB}_test"
+export AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/armada_test"
+export ARMADA_TEST_ISOLATED_AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/armada_test_isolated"
+export ARMADA_BIN_DIR="$PWD/.build/debug"
+
+log "building"
+swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' || true
+test -x .build/debug/armadactl || { log "build failed"; swift build --build-tests; exit 1; }
+
+log "migrating the test database"
+DATABASE_URL="$ARMADA_TEST_DATABASE_URL" .build/debug/armadactl migrate
+for url in "$AMQP_URL" "$ARMADA_TEST_ISOLATED_AMQP_URL"; do AMQP_URL="$url" .build/debug/armadactl topology apply; done
+
+cleanup() { pkill -f "$PWD/.build/debug/armada-" 2>/dev/null || true; }
+trap cleanup EXIT
+
+status=0
+log "running the test suites"
+swift test --skip-build --skip BrokerFault "$@" || status=$?
+
+if [ $# -eq 0 ] || [[ "$*" == *BrokerFault* ]] || [[ "$*" == *Fault* ]]; then
+  log "running the broker fault suite (stops and freezes the broker)"
+  ARMADA_FAULT_TESTS=1 swift test --skip-build --filter BrokerFault || status=$?
+fi
+exit $status

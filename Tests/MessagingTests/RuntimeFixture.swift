@@ -1,0 +1,135 @@
+import AMQP
+import ArmadaTestSupport
+import Foundation
+import Logging
+import Messaging
+import Postgres
+import Synchronization
+
+struct RuntimeCommand: MessageBody {
+    static let messageType = "test.runtime-command"
+    static let exchange = Exchange.commands
+    var key: String
+}
+
+struct FollowUp: MessageBody {
+    static let messageType = "test.follow-up"
+    static let exchange = Exchange.commands
+    var key: String
+}
+
+/// A handler whose behaviour each test scripts; it counts its invocations.
+struct ScriptedHandler: MessageHandler {
+    let invocations: Shared<[String: Int]>
+    let script: @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> Void
+
+    func handle(_ message: Envelope<RuntimeCommand>, context: inout HandlerContext) throws {
+        var count = 0
+        invocations.update {
+            $0[message.data.key, default: 0] += 1
+            count = $0[message.data.key]!
+        }
+        try script(message, &context, count)
+    }
+}
+
+/// Records one row per applied command: the effect whose count the tests check.
+func recordEffect(_ message: Envelope<RuntimeCommand>, _ context: HandlerContext) throws {
+    try context.connection.execute("INSERT INTO runtime_effects (message_id, key) VALUES ($1, $2)", message.id, message.data.key)
+}
+
+/// A value shared by concurrent test tasks.
+final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    func update(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
+    var value: Value { storage.withLock { $0 } }
+}
+
+/// A queue of its own (with delay tiers and a dead-letter queue) and a consumer running on it
+/// in this process, against the real broker and database.
+final class RuntimeFixture: Sendable {
+    let policy: QueuePolicy
+    let consumerConnection: BrokerClient
+    let publisher: BrokerClient
+    let pool: PostgresPool
+    let relay: OutboxRelay
+    let invocations = Shared<[String: Int]>([:])
+    private let running: Shared<Task<Void, Error>?> = Shared(nil)
+
+    init(
+        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2],
+        script: @escaping @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> Void
+    ) async throws {
+        let queue = TestEnvironment.unique("test.runtime")
+        let topology = try Topology.bundled().with(queues: [
+            .init(name: queue, bindings: [], maxAttempts: maxAttempts, delayTiersSeconds: delayTiersSeconds)
+        ])
+        policy = try topology.policy(for: queue)
+        var configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
+        configuration.connectionName = queue
+        var logger = Logger(label: "test.runtime")
+        logger.logLevel = .critical
+        consumerConnection = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
+        publisher = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
+        consumerConnection.start()
+        publisher.start()
+        try await consumerConnection.waitUntilConnected()
+        try await publisher.waitUntilConnected()
+        pool = TestDatabase.pool(size: 4, name: "runtime-tests")
+        try await pool.transaction { connection in
+            // Parallel tests race on CREATE TABLE IF NOT EXISTS; the lock makes them take turns.
+            try connection.execute("SELECT pg_advisory_xact_lock(77001)")
+            try connection.execute("CREATE TABLE IF NOT EXISTS runtime_effects (message_id uuid NOT NULL, key text NOT NULL)")
+        }
+        relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
+        let handler = ScriptedHandler(invocations: invocations, script: script)
+        let consumer = QueueConsumer(
+            configuration: ConsumerConfiguration(policy: policy, consumerName: "runtime-tests-\(queue)", concurrency: 4),
+            consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: [AnyMessageHandler(handler)],
+            relay: nil, logger: logger)
+        running.update { $0 = Task { try await consumer.run() } }
+    }
+
+    var consumerName: String { "runtime-tests-\(policy.name)" }
+
+    func send(_ key: String, id: UUID = UUID()) async throws -> Envelope<RuntimeCommand> {
+        let envelope = Envelope(id: id, data: RuntimeCommand(key: key))
+        try await publishRaw(try envelope.encoded(), messageId: id.uuidString)
+        return envelope
+    }
+
+    func publishRaw(_ bytes: [UInt8], messageId: String = UUID().uuidString) async throws {
+        try await publisher.publish(exchange: "", routingKey: policy.name, properties: MessageProperties(messageId: messageId), body: bytes)
+    }
+
+    func effects(_ key: String) async throws -> Int {
+        try await pool.withConnection { connection in
+            try connection.query("SELECT count(*) AS n FROM runtime_effects WHERE key = $1", key).first!.decode("n", as: Int.self)
+        }
+    }
+
+    /// Takes every message out of the dead-letter queue.
+    func drainDeadLetters() async throws -> [(properties: MessageProperties, body: [UInt8])] {
+        let queue = policy.deadLetterQueue
+        var messages: [(MessageProperties, [UInt8])] = []
+        while let message = try await publisher.perform({ try $0.get(queue: queue) }) {
+            let tag = message.deliveryTag
+            try await publisher.perform { try $0.ack(tag) }
+            messages.append((message.properties, message.body))
+        }
+        return messages
+    }
+
+    func depth(_ queue: String) async throws -> UInt32 {
+        try await publisher.queueStatus(queue).messages
+    }
+
+    func stop() async {
+        await consumerConnection.cancelConsumers()
+        _ = await running.value?.result
+        for queue in policy.allQueues { _ = try? await publisher.perform { try $0.deleteQueue(queue) } }
+        await consumerConnection.close()
+        await publisher.close()
+    }
+}

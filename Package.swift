@@ -108,6 +108,8 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP", "Postgres", "Curl", "Wallet", "Tripay", "ArmadaQueues", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

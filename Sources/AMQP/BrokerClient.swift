@@ -86,6 +86,7 @@ public final class BrokerClient: Sendable {
 
     /// Runs `operation` on the I/O thread with the open connection (declares, passive declares,
     /// purges, `basic.get`). Throws `notConnected` when there is none.
+    @discardableResult
     public func perform<T: Sendable>(_ operation: @escaping @Sendable (AMQPConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             loop.submit(

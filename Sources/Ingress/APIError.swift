@@ -30,12 +30,15 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response
-        } catch let error as HTTPError {
+        } catch let error as any HTTPResponseError {
+            // Hummingbird's own errors (unknown route, wrong method, body over the limit) in our shape.
             switch error.status {
             case .contentTooLarge: return APIError(.contentTooLarge, "PAYLOAD_TOO_LARGE", "the request body is too large").response
             case .notFound: return APIError(.notFound, "NOT_FOUND", "no such resource").response
             case .methodNotAllowed: return APIError(.methodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed here").response
-            default: return APIError(error.status, "HTTP_\(error.status.code)", error.body ?? error.status.reasonPhrase).response
+            default:
+                let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
+                return APIError(error.status, "HTTP_\(error.status.code)", message).response
             }
         }
     }

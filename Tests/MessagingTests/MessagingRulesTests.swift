@@ -6,6 +6,7 @@ import Foundation
 import Messaging
 import Postgres
 import Testing
+import Tripay
 import Wallet
 
 @Suite("Messaging rules (pure)")
@@ -82,7 +83,7 @@ struct MessagingRulesTests {
         // The example callback's raw body is a valid Tripay payload too.
         let callback = try MessageCoding.decoder().decode(
             Envelope<TripayCallbackReceived>.self, from: Data(exampleMessages.first { $0.file.hasPrefix("payments.") }!.bytes))
-        #expect(try TripayCallback_decode(callback.data.rawBody).status.rawValue == "PAID")
+        #expect(try TripayCallback.decode(Array(callback.data.rawBody.utf8)).status == .paid)
     }
 
     @Test("applying the topology twice is idempotent on a real broker")
@@ -105,5 +106,3 @@ struct MessagingRulesTests {
     }
 }
 
-import Tripay
-func TripayCallback_decode(_ raw: String) throws -> TripayCallback { try TripayCallback.decode(Array(raw.utf8)) }

@@ -1,0 +1,98 @@
+import AMQP
+import ArmadaTestSupport
+import Curl
+import Foundation
+import Glibc
+import Messaging
+import Testing
+import Wallet
+
+/// Tests that need a vhost where no shared worker consumes (`armada_test_isolated`), one at a time.
+@Suite("Processes on an isolated vhost", .serialized)
+struct IsolatedProcessTests {
+    let pool = TestDatabase.pool(size: 2, name: "e2e-isolated")
+    let amqpURL = ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/armada_test_isolated"
+
+    @Test("rejected callbacks publish nothing; an accepted one publishes exactly one message")
+    func nothingPublishedForRejects() async throws {
+        let (ingress, port, _) = try launch("armada-ingress", amqpURL: amqpURL)
+        defer { ingress.signal(SIGKILL) }
+        let base = "http://127.0.0.1:\(port)"
+        #expect(await waitForHTTP(base + "/ready"))
+        let broker = try await brokerClient(amqpURL)
+        try await broker.perform { try $0.purgeQueue("armada.payments") }
+
+        let (body, signature) = signedCallback(reference: "T0001NOTHING")
+        _ = try await postCallback(base, body: body, signature: "0" + signature.dropFirst())
+        _ = try await postCallback(base, body: body, signature: nil)
+        _ = try await postCallback(base, body: body, signature: signature, event: "other")
+        let garbage = Array("[]".utf8)
+        _ = try await postCallback(base, body: garbage, signature: signedCallbackSignature(garbage))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await broker.queueStatus("armada.payments").messages == 0)
+
+        let accepted = try await postCallback(base, body: body, signature: signature)
+        #expect(accepted.status == 200)
+        // Confirmed before the 200: the message is in the queue now.
+        let queued = try await broker.queueStatus("armada.payments").messages
+        #expect(queued == 1)
+        try await broker.perform { try $0.purgeQueue("armada.payments") }
+        await broker.close()
+    }
+
+    @Test("with the broker unreachable the ingress answers 503 with Retry-After and is not ready")
+    func brokerDown() async throws {
+        let (ingress, port, _) = try launch("armada-ingress", amqpURL: "amqp://guest:guest@127.0.0.1:1/%2f")
+        defer { ingress.signal(SIGKILL) }
+        let base = "http://127.0.0.1:\(port)"
+        #expect(await waitForHTTP(base + "/health"))
+        let (body, signature) = signedCallback(reference: "T0001DOWN")
+        let response = try await postCallback(base, body: body, signature: signature)
+        #expect(response.status == 503)
+        #expect(response.header("retry-after") == "5")
+        #expect(json(response)["success"] as? Bool == false)
+        let ready = try await CurlClient().send(HTTPRequest(url: base + "/ready"))
+        #expect(ready.status == 503)
+        #expect((json(ready)["checks"] as? [String: String])?["rabbitmq"] == "down")
+    }
+
+    @Test("a worker killed between commit and ack causes no second effect when the message comes back")
+    func crashBetweenCommitAndAck() async throws {
+        let broker = try await brokerClient(amqpURL)
+        try await broker.perform { try $0.purgeQueue("armada.payments") }
+        let (customer, reference) = try await pendingDeposit(pool)
+        let (body, _) = signedCallback(reference: reference)
+        let envelope = Envelope(
+            id: TripayCallbackReceived.messageID(reference: reference, status: "PAID"),
+            data: TripayCallbackReceived(rawBody: String(decoding: body, as: UTF8.self), receivedAt: Date()))
+        try await broker.publish(
+            exchange: Exchange.commands, routingKey: TripayCallbackReceived.messageType,
+            properties: MessageProperties(messageId: envelope.id.uuidString), body: try envelope.encoded())
+
+        let (crashing, _, _) = try launch("armada-payments", amqpURL: amqpURL, extra: ["ARMADA_FAULT_CRASH_AFTER_COMMIT": TripayCallbackReceived.messageType])
+        let exit = await crashing.wait(timeout: .seconds(30))
+        #expect(exit == 86, "the worker exited at the fault point: \(crashing.log)")
+        #expect(try await balance(customer, pool) == 150_000, "the transaction committed before the crash")
+        #expect(try await broker.queueStatus("armada.payments").messages == 1, "unacked, so the broker kept it")
+
+        let (worker, _, _) = try launch("armada-payments", amqpURL: amqpURL)
+        let drained = await eventually { (try? await broker.queueStatus("armada.payments").messages) == 0 && worker.log.contains("already processed") }
+        #expect(drained, "the redelivery was consumed as a duplicate: \(worker.log)")
+        #expect(try await balance(customer, pool) == 150_000)
+        #expect(try await ledgerCount(customer, pool) == 1)
+        await worker.stop()
+        await broker.close()
+    }
+
+    @Test("SIGTERM stops a worker gracefully with exit status 0")
+    func gracefulShutdown() async throws {
+        let (worker, _, metricsPort) = try launch("armada-payments", amqpURL: amqpURL)
+        #expect(await waitForHTTP("http://127.0.0.1:\(metricsPort)/health"))
+        let consuming = await eventually { worker.log.contains("consuming") }
+        #expect(consuming)
+        worker.signal(SIGTERM)
+        let status = await worker.wait(timeout: .seconds(30))
+        #expect(status == 0, "\(worker.log)")
+        #expect(worker.log.contains("stopped consuming"))
+    }
+}

@@ -1,0 +1,118 @@
+import AMQP
+import ArmadaTestSupport
+import Curl
+import Foundation
+import Glibc
+import Logging
+import Postgres
+import Tripay
+import Wallet
+
+let testTripayKey = "test-fake-tripay-private-key"
+
+/// A TCP port nobody listens on right now.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Starts an Armada executable from the build folder against the test stack.
+func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, extra: [String: String] = [:]) throws -> (ChildProcess, httpPort: Int, metricsPort: Int) {
+    let httpPort = freePort()
+    let metricsPort = freePort()
+    var environment = [
+        "DATABASE_URL": TestEnvironment.databaseURL, "AMQP_URL": amqpURL, "TRIPAY_PRIVATE_KEY": testTripayKey,
+        "ARMADA_HTTP_PORT": "\(httpPort)", "ARMADA_METRICS_PORT": "\(metricsPort)", "ARMADA_LOG_LEVEL": "info",
+    ]
+    for (key, value) in extra { environment[key] = value }
+    let log = NSTemporaryDirectory() + "armada-e2e-\(name)-\(UUID().uuidString.prefix(6)).log"
+    let process = try ChildProcess(TestEnvironment.binDirectory.appendingPathComponent(name).path, environment: environment, logPath: log)
+    return (process, httpPort, metricsPort)
+}
+
+/// Waits until `url` answers 200.
+func waitForHTTP(_ url: String, timeout: Duration = .seconds(30)) async -> Bool {
+    await eventually(timeout: timeout, every: .milliseconds(100)) {
+        (try? await CurlClient().send(HTTPRequest(url: url, timeout: 2)))?.status == 200
+    }
+}
+
+/// One ingress and one payments worker, started once for the end-to-end suite and left running
+/// (the test script stops them).
+actor RunningSystem {
+    static let shared = RunningSystem()
+    private var base: String?
+    private var processes: [ChildProcess] = []
+
+    func baseURL() async throws -> String {
+        if let base { return base }
+        let (payments, _, paymentsMetrics) = try launch("armada-payments")
+        let (ingress, port, _) = try launch("armada-ingress")
+        processes = [payments, ingress]
+        let url = "http://127.0.0.1:\(port)"
+        guard await waitForHTTP(url + "/ready"), await waitForHTTP("http://127.0.0.1:\(paymentsMetrics)/health") else {
+            throw TestFailure("system did not become ready:\n\(ingress.log)\n\(payments.log)")
+        }
+        base = url
+        return url
+    }
+}
+
+/// A Tripay callback body and its signature.
+func signedCallback(reference: String, status: String = "PAID", total: Int64 = 154_250, received: Int64 = 150_000, key: String = testTripayKey) -> (body: [UInt8], signature: String) {
+    let body = Array(
+        #"{"reference":"\#(reference)","merchant_ref":"DEP-X","payment_method":"BRI Virtual Account","payment_method_code":"BRIVA","total_amount":\#(total),"fee_merchant":0,"fee_customer":4250,"total_fee":4250,"amount_received":\#(received),"is_closed_payment":1,"status":"\#(status)","paid_at":1764058530,"note":null}"#.utf8)
+    return (body, TripaySignature.callback(body: body, privateKey: key))
+}
+
+func postCallback(_ base: String, body: [UInt8], signature: String?, event: String? = "payment_status") async throws -> HTTPResponse {
+    var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+    if let signature { headers.append(("X-Callback-Signature", signature)) }
+    if let event { headers.append(("X-Callback-Event", event)) }
+    return try await CurlClient().send(HTTPRequest(method: "POST", url: base + "/api/v1/webhooks/tripay", headers: headers, body: body))
+}
+
+func json(_ response: HTTPResponse) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
+}
+
+func errorCode(_ response: HTTPResponse) -> String? {
+    (json(response)["error"] as? [String: Any])?["code"] as? String
+}
+
+/// A PENDING deposit of 150,000 + 4,250 fee for a new customer; returns (customer, reference).
+func pendingDeposit(_ pool: PostgresPool) async throws -> (customer: String, reference: String) {
+    let customer = TestEnvironment.unique("cust")
+    let reference = "T0001" + UUID().uuidString.prefix(12).uppercased()
+    _ = try await pool.transaction {
+        try Deposits.insertPending(
+            id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
+            expiresAt: Date().addingTimeInterval(86_400), on: $0)
+    }
+    return (customer, reference)
+}
+
+func balance(_ customer: String, _ pool: PostgresPool) async throws -> Int64 {
+    try await pool.withConnection { try Ledger.balance(of: customer, on: $0) }
+}
+
+func ledgerCount(_ customer: String, _ pool: PostgresPool) async throws -> Int {
+    try await pool.withConnection { try $0.query("SELECT count(*)::int AS n FROM ledger_entries WHERE customer_id = $1", customer).first!.decode("n") }
+}
+
+func brokerClient(_ url: String) async throws -> BrokerClient {
+    var logger = Logger(label: "test.e2e")
+    logger.logLevel = .critical
+    let client = BrokerClient(configuration: try AMQPConfiguration(url: url), logger: logger)
+    client.start()
+    try await client.waitUntilConnected()
+    return client
+}

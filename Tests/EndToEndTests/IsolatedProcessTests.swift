@@ -73,7 +73,9 @@ struct IsolatedProcessTests {
         let exit = await crashing.wait(timeout: .seconds(30))
         #expect(exit == 86, "the worker exited at the fault point: \(crashing.log)")
         #expect(try await balance(customer, pool) == 150_000, "the transaction committed before the crash")
-        #expect(try await broker.queueStatus("armada.payments").messages == 1, "unacked, so the broker kept it")
+        // Unacked, so the broker requeues it once it notices the dead connection.
+        let requeued = await eventually { (try? await broker.queueStatus("armada.payments").messages) == 1 }
+        #expect(requeued)
 
         let (worker, _, _) = try launch("armada-payments", amqpURL: amqpURL)
         let drained = await eventually { (try? await broker.queueStatus("armada.payments").messages) == 0 && worker.log.contains("already processed") }

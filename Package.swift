@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "armada-ingress", targets: ["armada-ingress"]),
         .executable(name: "armada-payments", targets: ["armada-payments"]),
         .executable(name: "armadactl", targets: ["armadactl"]),
+        .executable(name: "armada-sim", targets: ["armada-sim"]),
     ],
     dependencies: [
         // HTTP server for the ingress and the /metrics endpoint of every worker.
@@ -104,6 +105,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: strict),
 
+        // Simulators of the outside services, for tests and the local stack.
+        .executableTarget(
+            name: "armada-sim",
+            dependencies: [
+                "Tripay", "Curl",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+
         .target(name: "ArmadaTestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")], path: "Tests/Support", exclude: ["peers"], swiftSettings: strict),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "ArmadaTestSupport"], swiftSettings: strict),
@@ -111,6 +122,7 @@ let package = Package(
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "EndToEndTests", dependencies: ["AMQP", "Curl", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TripayTests", dependencies: ["Tripay", "Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

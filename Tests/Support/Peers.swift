@@ -43,3 +43,24 @@ public enum Peers {
         }
     }
 }
+
+extension Peers {
+    /// Starts the built `armada-sim` (Tripay simulator) on a free port; returns it and its base URL.
+    public static func tripaySimulator(
+        apiKey: String, privateKey: String, merchantCode: String = "T0001", callbackURL: String = "http://127.0.0.1:1/",
+        callbackRetries: Int = 3, callbackIntervalSeconds: Double = 0.2
+    ) async throws -> (ChildProcess, String) {
+        let port = Int.random(in: 30_000...39_000)
+        let log = NSTemporaryDirectory() + "armada-sim-\(UUID().uuidString.prefix(6)).log"
+        let process = try ChildProcess(
+            TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path,
+            environment: [
+                "SIM_TRIPAY_PORT": "\(port)", "TRIPAY_API_KEY": apiKey, "TRIPAY_PRIVATE_KEY": privateKey, "TRIPAY_MERCHANT_CODE": merchantCode,
+                "SIM_TRIPAY_CALLBACK_URL": callbackURL, "SIM_TRIPAY_CALLBACK_RETRIES": "\(callbackRetries)",
+                "SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS": "\(callbackIntervalSeconds)",
+            ], logPath: log)
+        let up = await eventually(timeout: .seconds(15)) { canConnect(port: port) }
+        guard up else { throw TestFailure("simulator did not start: \(process.log)") }
+        return (process, "http://127.0.0.1:\(port)")
+    }
+}

@@ -26,6 +26,8 @@ let package = Package(
         // HMAC-SHA256 (Tripay signatures), SHA-1 (UUIDv5 message ids); 4.x is what jwt-kit 5.8 needs.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // JWT verification (HS256, RS256, ES256) for the customer API; not hand-rolled.
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // System libraries: module map + shim header each, imported only by their wrapper.
@@ -53,7 +55,10 @@ let package = Package(
         .target(
             name: "Migrations",
             dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
-            resources: [.embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql")],
+            resources: [
+                .embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql"),
+                .embedInCode("SQL/0003_commands_and_deposits.sql"),
+            ],
             swiftSettings: strict),
 
         .target(
@@ -76,7 +81,7 @@ let package = Package(
         .target(
             name: "ArmadaService",
             dependencies: [
-                "AMQP", "Postgres", "Messaging",
+                "AMQP", "Postgres", "Messaging", "Tripay", "Wallet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -88,6 +93,8 @@ let package = Package(
             name: "Ingress",
             dependencies: [
                 "AMQP", "Postgres", "Messaging", "Tripay", "Wallet",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,7 +104,7 @@ let package = Package(
 
         // Thin mains: read settings, wire a ServiceGroup.
         .executableTarget(name: "armada-ingress", dependencies: ["ArmadaService", "Ingress", "Messaging"], swiftSettings: strict),
-        .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Messaging", "Wallet"], swiftSettings: strict),
+        .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Messaging", "Wallet", "Tripay"], swiftSettings: strict),
         .executableTarget(
             name: "armadactl",
             dependencies: [
@@ -121,7 +128,10 @@ let package = Package(
         .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP", "Postgres", "Curl", "Wallet", "Tripay", "ArmadaQueues", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["AMQP", "Curl", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["AMQP", "Curl", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: strict),
         .testTarget(name: "TripayTests", dependencies: ["Tripay", "Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]

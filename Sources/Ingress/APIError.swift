@@ -6,19 +6,24 @@ public struct APIError: Error, Sendable {
     public var status: HTTPResponse.Status
     public var code: String
     public var message: String
+    /// The request field at fault, for validation errors.
+    public var field: String?
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.field = field
         self.headers = headers
     }
 
     public var response: Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
-        let body = try! JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message]], options: [.sortedKeys])
+        var error = ["code": code, "message": message]
+        if let field { error["field"] = field }
+        let body = try! JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys])
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

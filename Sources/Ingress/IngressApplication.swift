@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Postgres
 import Prometheus
+import Wallet
 
 /// What the ingress needs from outside; tests build it against the local stack.
 public struct IngressDependencies: Sendable {
@@ -11,18 +12,25 @@ public struct IngressDependencies: Sendable {
     public var broker: BrokerClient
     public var registry: PrometheusCollectorRegistry
     public var tripayPrivateKey: String
+    public var tokens: TokenVerifier
+    public var depositPolicy: DepositPolicy
 
-    public init(pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String) {
+    public init(
+        pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String, tokens: TokenVerifier,
+        depositPolicy: DepositPolicy
+    ) {
         self.pool = pool
         self.broker = broker
         self.registry = registry
         self.tripayPrivateKey = tripayPrivateKey
+        self.tokens = tokens
+        self.depositPolicy = depositPolicy
     }
 }
 
-/// The ingress router: health, readiness, metrics and the Tripay webhook.
-public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> Router<BasicRequestContext> {
-    let router = Router()
+/// The ingress router: health, readiness, metrics, the Tripay webhook and the customer API.
+public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> Router<IngressContext> {
+    let router = Router(context: IngressContext.self)
     router.middlewares.add(APIErrorMiddleware())
     router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
     router.get("/ready") { _, _ in
@@ -35,6 +43,11 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
     }
     TripayWebhookController(privateKey: dependencies.tripayPrivateKey, broker: dependencies.broker, logger: logger)
         .addRoutes(to: router)
+    let api = router.group("/api/v1").add(middleware: Authenticator(verifier: dependencies.tokens))
+    CustomerAPI(
+        pool: dependencies.pool, gateway: CommandGateway(pool: dependencies.pool, broker: dependencies.broker, logger: logger),
+        depositPolicy: dependencies.depositPolicy
+    ).addRoutes(to: api)
     return router
 }
 

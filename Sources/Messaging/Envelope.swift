@@ -29,14 +29,18 @@ public struct Envelope<Body: MessageBody>: Codable, Sendable {
     public var occurredAt: Date
     /// Ties messages of one business flow together in logs (a deposit's reference, an order id).
     public var correlationId: String?
+    /// The API command this message carries out, if any: the runtime records its outcome in
+    /// `commands`, which `GET /commands/{id}` reads.
+    public var commandId: UUID?
     public var data: Body
 
-    public init(id: UUID, data: Body, occurredAt: Date = Date(), correlationId: String? = nil) {
+    public init(id: UUID, data: Body, occurredAt: Date = Date(), correlationId: String? = nil, commandId: UUID? = nil) {
         self.id = id
         self.type = Body.messageType
         self.version = Body.version
         self.occurredAt = occurredAt
         self.correlationId = correlationId
+        self.commandId = commandId
         self.data = data
     }
 
@@ -51,12 +55,14 @@ public struct EnvelopeHeader: Decodable, Sendable {
     public var type: String
     public var version: Int
     public var correlationId: String?
+    public var commandId: UUID?
 
-    public init(id: UUID, type: String, version: Int, correlationId: String?) {
+    public init(id: UUID, type: String, version: Int, correlationId: String?, commandId: UUID? = nil) {
         self.id = id
         self.type = type
         self.version = version
         self.correlationId = correlationId
+        self.commandId = commandId
     }
 }
 

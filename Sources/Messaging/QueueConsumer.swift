@@ -144,6 +144,9 @@ public final class QueueConsumer: Service, Sendable {
                         INSERT INTO inbox (consumer, message_id, message_type, outcome, error_code, error_message)
                         VALUES ($1, $2, $3, 'failed', $4, $5) ON CONFLICT DO NOTHING
                         """, consumerName, header.id, header.type, code, String(message.prefix(2000)))
+                    if let commandId = header.commandId {
+                        try Commands.fail(commandId, code: code, message: message, on: connection)
+                    }
                 }
                 consumerConnection.ack(delivery)
                 RuntimeMetrics.failed(queue, header.type).increment()
@@ -154,7 +157,7 @@ public final class QueueConsumer: Service, Sendable {
                 consumerConnection.nack(delivery, requeue: true)
             }
         case .poison:
-            await deadLetter(delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger)
+            await deadLetter(delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger, commandId: header.commandId)
         case .transient:
             let failedAttempts = attempt + 1
             switch configuration.policy.afterTransientFailure(failedAttempts: failedAttempts) {
@@ -175,7 +178,7 @@ public final class QueueConsumer: Service, Sendable {
                 }
             case .deadLetter:
                 await deadLetter(delivery, type: header.type, attempt: failedAttempts, errorClass: "retries-exhausted",
-                    reason: "\(error)", logger: logger)
+                    reason: "\(error)", logger: logger, commandId: header.commandId)
             }
         }
     }
@@ -183,7 +186,8 @@ public final class QueueConsumer: Service, Sendable {
     /// Moves a message to the queue's dead-letter queue with the error, its class, the attempts
     /// and where it came from in headers, then acks the original.
     private func deadLetter(
-        _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil
+        _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil,
+        commandId: UUID? = nil
     ) async {
         let logger = logger ?? self.logger
         let queue = configuration.policy.name
@@ -201,6 +205,12 @@ public final class QueueConsumer: Service, Sendable {
                 exchange: "", routingKey: configuration.policy.deadLetterQueue, properties: properties, body: delivery.body)
             consumerConnection.ack(delivery)
             RuntimeMetrics.deadLettered(queue, type).increment()
+            if let commandId {
+                // The customer sees a failure now; a replay that succeeds later overwrites it.
+                _ = try? await pool.transaction { connection in
+                    try Commands.fail(commandId, code: "PROCESSING_FAILED", message: "the command could not be processed; operators were alerted", on: connection)
+                }
+            }
             logger.error("dead-lettered", metadata: ["error_class": "\(errorClass)", "error": "\(reason)", "attempts": "\(attempt)"])
         } catch {
             logger.warning("could not dead-letter; requeueing", metadata: ["error": "\(error)"])

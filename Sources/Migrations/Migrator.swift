@@ -40,6 +40,7 @@ public struct Migrator: Sendable {
     public static let all: [Migration] = [
         Migration("0001_messaging.sql", PackageResources._001_messaging_sql),
         Migration("0002_wallet.sql", PackageResources._002_wallet_sql),
+        Migration("0003_commands_and_deposits.sql", PackageResources._003_commands_and_deposits_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

@@ -3,6 +3,7 @@ import Foundation
 import Ingress
 import Logging
 import Messaging
+import Wallet
 
 // armada-ingress: the HTTP edge. Verifies and publishes; never writes business state.
 do {
@@ -13,8 +14,12 @@ do {
     let topology = try Topology.bundled()
     let broker = try WorkerRuntime.brokerClient(settings: settings, name: "armada-ingress-publisher", topology: topology, logger: logger)
     let pool = WorkerRuntime.pool(settings: settings, name: "armada-ingress", size: 4, logger: logger)
+    let tokens = try await TokenVerifier.make(
+        secret: settings.environment["ARMADA_JWT_SECRET"], publicKeyPEM: settings.environment["ARMADA_JWT_PUBLIC_KEY"])
     let app = buildApplication(
-        IngressDependencies(pool: pool, broker: broker, registry: registry, tripayPrivateKey: tripayKey),
+        IngressDependencies(
+            pool: pool, broker: broker, registry: registry, tripayPrivateKey: tripayKey, tokens: tokens,
+            depositPolicy: try settings.depositPolicy()),
         port: settings.httpPort, logger: logger)
     logger.info("armada-ingress starting", metadata: ["port": "\(settings.httpPort)"])
     try await WorkerRuntime.run([BrokerService(client: broker), app], logger: logger)

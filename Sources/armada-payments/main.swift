@@ -2,6 +2,7 @@ import ArmadaService
 import Foundation
 import Logging
 import Messaging
+import Tripay
 import Wallet
 
 // armada-payments: consumes the payments queue (Tripay callbacks; deposits and promos to come).
@@ -15,18 +16,25 @@ do {
     let publisher = try WorkerRuntime.brokerClient(settings: settings, name: "armada-payments-publisher", topology: topology, logger: logger)
     let pool = WorkerRuntime.pool(settings: settings, name: "armada-payments", size: settings.concurrency + 2, logger: logger)
     let relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
+    let tripay = TripayClient(configuration: try settings.tripayConfiguration())
+    let refreshSeconds = Double(settings.environment["TRIPAY_CHANNELS_REFRESH_SECONDS"] ?? "") ?? 600
     let consumer = QueueConsumer(
         configuration: ConsumerConfiguration(
             policy: policy, consumerName: "armada-payments", concurrency: settings.concurrency,
             crashAfterCommitOfType: settings.environment["ARMADA_FAULT_CRASH_AFTER_COMMIT"]),
         consumerConnection: consumerConnection, publisher: publisher, pool: pool,
-        handlers: [AnyMessageHandler(TripayCallbackHandler())], relay: relay, logger: logger)
+        handlers: [
+            AnyMessageHandler(TripayCallbackHandler()),
+            AnyMessageHandler(CreateDepositHandler(tripay: tripay, policy: try settings.depositPolicy())),
+            AnyMessageHandler(UpdateContactHandler()),
+        ], relay: relay, logger: logger)
     logger.info("armada-payments starting", metadata: ["metrics_port": "\(settings.metricsPort)"])
     // Order matters: the group stops services in reverse, so the consumer stops first and the
     // connections close last.
     try await WorkerRuntime.run(
         [
-            BrokerService(client: publisher), BrokerService(client: consumerConnection), relay, consumer,
+            BrokerService(client: publisher), BrokerService(client: consumerConnection), relay,
+            PaymentChannelRefresher(pool: pool, tripay: tripay, interval: .milliseconds(Int(refreshSeconds * 1000)), logger: logger), consumer,
             Observability.metricsServer(port: settings.metricsPort, registry: registry, logger: logger),
         ], logger: logger)
 } catch {

@@ -9,6 +9,8 @@ import Tripay
 import Wallet
 
 let testTripayKey = "test-fake-tripay-private-key"
+let testTripayAPIKey = "DEV-test-fake-tripay-api-key"
+let testJWTSecret = "test-fake-jwt-secret-for-hs256-at-least-32-bytes"
 
 /// A TCP port nobody listens on right now.
 func freePort() -> Int {
@@ -25,12 +27,13 @@ func freePort() -> Int {
 }
 
 /// Starts an Armada executable from the build folder against the test stack.
-func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, extra: [String: String] = [:]) throws -> (ChildProcess, httpPort: Int, metricsPort: Int) {
-    let httpPort = freePort()
+func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort: Int = freePort(), extra: [String: String] = [:]) throws -> (ChildProcess, httpPort: Int, metricsPort: Int) {
     let metricsPort = freePort()
     var environment = [
         "DATABASE_URL": TestEnvironment.databaseURL, "AMQP_URL": amqpURL, "TRIPAY_PRIVATE_KEY": testTripayKey,
         "ARMADA_HTTP_PORT": "\(httpPort)", "ARMADA_METRICS_PORT": "\(metricsPort)", "ARMADA_LOG_LEVEL": "info",
+        "ARMADA_JWT_SECRET": testJWTSecret, "TRIPAY_API_KEY": testTripayAPIKey, "TRIPAY_MERCHANT_CODE": "T0001",
+        "TRIPAY_API_URL": "http://127.0.0.1:1",
     ]
     for (key, value) in extra { environment[key] = value }
     let log = NSTemporaryDirectory() + "armada-e2e-\(name)-\(UUID().uuidString.prefix(6)).log"
@@ -45,23 +48,35 @@ func waitForHTTP(_ url: String, timeout: Duration = .seconds(30)) async -> Bool 
     }
 }
 
-/// One ingress and one payments worker, started once for the end-to-end suite and left running
-/// (the test script stops them).
+/// The Tripay simulator, one ingress and one payments worker, started once for the end-to-end
+/// suites and left running (the test script stops them).
 actor RunningSystem {
     static let shared = RunningSystem()
-    private var base: String?
+    private var starting: Task<String, Error>?
+    private(set) var simulatorURL = ""
     private var processes: [ChildProcess] = []
 
+    /// Starts the system once; concurrent callers wait for the same start (actors are reentrant).
     func baseURL() async throws -> String {
-        if let base { return base }
-        let (payments, _, paymentsMetrics) = try launch("armada-payments")
-        let (ingress, port, _) = try launch("armada-ingress")
-        processes = [payments, ingress]
+        if let starting { return try await starting.value }
+        let task = Task { try await self.start() }
+        starting = task
+        return try await task.value
+    }
+
+    private func start() async throws -> String {
+        let ingressPort = freePort()
+        let (simulator, simulatorBase) = try await Peers.tripaySimulator(
+            apiKey: testTripayAPIKey, privateKey: testTripayKey, callbackURL: "http://127.0.0.1:\(ingressPort)/api/v1/webhooks/tripay",
+            callbackIntervalSeconds: 1)
+        simulatorURL = simulatorBase
+        let (payments, _, paymentsMetrics) = try launch("armada-payments", extra: ["TRIPAY_API_URL": simulatorBase])
+        let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
+        processes = [simulator, payments, ingress]
         let url = "http://127.0.0.1:\(port)"
         guard await waitForHTTP(url + "/ready"), await waitForHTTP("http://127.0.0.1:\(paymentsMetrics)/health") else {
             throw TestFailure("system did not become ready:\n\(ingress.log)\n\(payments.log)")
         }
-        base = url
         return url
     }
 }

@@ -1,0 +1,156 @@
+import Foundation
+import Hummingbird
+import Messaging
+import Postgres
+import Wallet
+
+/// The customer routes under `/api/v1`: thin — validate, publish a command, or read Postgres.
+/// Every read is scoped to the caller; another customer's resource is a plain 404.
+struct CustomerAPI: Sendable {
+    let pool: PostgresPool
+    let gateway: CommandGateway
+    let depositPolicy: DepositPolicy
+
+    func addRoutes(to group: RouterGroup<IngressContext>) {
+        group.get("/wallet") { _, context in try await wallet(context) }
+        group.get("/wallet/transactions") { request, context in try await transactions(request, context) }
+        group.get("/payment-channels") { _, _ in try await channels() }
+        group.post("/wallet/deposits") { request, context in try await createDeposit(request, context) }
+        group.get("/wallet/deposits") { request, context in try await deposits(request, context) }
+        group.get("/wallet/deposits/:id") { _, context in try await deposit(context) }
+        group.get("/commands/:id") { _, context in try await command(context) }
+        group.put("/me/contact") { request, context in try await updateContact(request, context) }
+    }
+
+    struct WalletView: Encodable {
+        var customerId: String
+        var balance: Int64
+        var currency = "IDR"
+    }
+
+    func wallet(_ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let balance = try await pool.withConnection { try Ledger.balance(of: customer, on: $0) }
+        return try encodedResponse(WalletView(customerId: customer, balance: balance))
+    }
+
+    struct Page<Item: Encodable>: Encodable {
+        var items: [Item]
+        var nextCursor: String?
+    }
+
+    func transactions(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let limit = try request.pageLimit()
+        let cursor: Int64? = try request.uri.queryParameters.get("cursor").map { text in
+            guard let value = Int64(text), value > 0 else {
+                throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'cursor' is not a cursor this API returned", field: "cursor")
+            }
+            return value
+        }
+        let entries = try await pool.withConnection { try DepositQueries.ledger(customerId: customer, before: cursor, limit: limit, on: $0) }
+        return try encodedResponse(Page(items: entries, nextCursor: entries.count == limit ? entries.last.map { String($0.id) } : nil))
+    }
+
+    struct ChannelView: Encodable {
+        var code: String
+        var name: String
+        var group: String
+        var feeFlat: Int64
+        var feePercent: Double
+        var minimumFee: Int64?
+        var maximumFee: Int64?
+        var minimumAmount: Int64?
+        var maximumAmount: Int64?
+        var iconUrl: String?
+    }
+
+    func channels() async throws -> Response {
+        let channels = try await PaymentChannels.all(pool: pool).filter(\.active).map {
+            ChannelView(
+                code: $0.code, name: $0.name, group: $0.group, feeFlat: $0.totalFee.flat, feePercent: $0.totalFee.percent,
+                minimumFee: $0.minimumFee, maximumFee: $0.maximumFee, minimumAmount: $0.minimumAmount, maximumAmount: $0.maximumAmount,
+                iconUrl: $0.iconURL)
+        }
+        return try encodedResponse(["items": channels])
+    }
+
+    struct Accepted: Encodable {
+        var commandId: UUID
+        var depositId: UUID?
+        var status = "pending"
+    }
+
+    func createDeposit(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let key = try request.idempotencyKey()
+        let body = try await JSONBody.read(request, allowed: ["amount", "method", "promoCode"])
+        let amount = try body.int64("amount", in: depositPolicy.minimumAmount...depositPolicy.maximumAmount)
+        let method = try body.string("method", maxLength: 32, pattern: "^[A-Z0-9_]+$")!
+        let promo = try body.string("promoCode", required: false, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$")
+        let commandId = try await gateway.submit(
+            { CreateDeposit(depositId: Self.depositId(for: $0), customerId: customer, amount: amount, method: method, promoCode: promo) },
+            customerId: customer, idempotencyKey: key, requestFingerprint: Array("POST /wallet/deposits\n".utf8) + body.raw)
+        return try encodedResponse(Accepted(commandId: commandId, depositId: Self.depositId(for: commandId)), status: .accepted)
+    }
+
+    static func depositId(for commandId: UUID) -> UUID {
+        MessageID.derive("deposit", commandId.uuidString)
+    }
+
+    func deposits(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let limit = try request.pageLimit()
+        let items = try await pool.withConnection { try DepositQueries.list(customerId: customer, limit: limit, on: $0) }
+        return try encodedResponse(["items": items])
+    }
+
+    func deposit(_ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        guard let id = UUID(uuidString: try context.parameters.require("id")),
+            let found = try await pool.withConnection({ try DepositQueries.find(id, customerId: customer, on: $0) })
+        else { throw APIError(.notFound, "DEPOSIT_NOT_FOUND", "no such deposit") }
+        return try encodedResponse(found)
+    }
+
+    func command(_ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        guard let id = UUID(uuidString: try context.parameters.require("id")) else {
+            throw APIError(.notFound, "COMMAND_NOT_FOUND", "no such command")
+        }
+        let row = try await pool.withConnection { connection in
+            try connection.query(
+                """
+                SELECT id, command_type, status, result::text AS result, error_code, error_message, created_at, completed_at
+                FROM commands WHERE id = $1 AND customer_id = $2
+                """, id, customer
+            ).first
+        }
+        guard let row else { throw APIError(.notFound, "COMMAND_NOT_FOUND", "no such command") }
+        var view: [String: Any] = [
+            "commandId": id.uuidString.lowercased(), "type": try row.decode("command_type", as: String.self),
+            "status": try row.decode("status", as: String.self),
+        ]
+        if let result = try row.decode("result", as: String?.self), let object = try? JSONSerialization.jsonObject(with: Data(result.utf8)) {
+            view["result"] = object
+        }
+        if let code = try row.decode("error_code", as: String?.self) {
+            view["error"] = ["code": code, "message": try row.decode("error_message", as: String?.self) ?? ""]
+        }
+        return jsonResponse(view)
+    }
+
+    func updateContact(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let key = try request.idempotencyKey()
+        let body = try await JSONBody.read(request, allowed: ["email", "name", "telegramChatId", "locale"])
+        let email = try body.string("email", required: false, maxLength: 254, pattern: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#)
+        let name = try body.string("name", required: false, maxLength: 100)
+        let chat = try body.string("telegramChatId", required: false, maxLength: 64, pattern: #"^(-?[0-9]+|@[A-Za-z0-9_]{5,})$"#)
+        let locale = try body.string("locale", required: false, maxLength: 2, pattern: "^(id|en)$") ?? "id"
+        let commandId = try await gateway.submit(
+            { _ in UpdateContact(customerId: customer, email: email, displayName: name, telegramChatId: chat, locale: locale) },
+            customerId: customer, idempotencyKey: key, requestFingerprint: Array("PUT /me/contact\n".utf8) + body.raw)
+        return try encodedResponse(Accepted(commandId: commandId, depositId: nil), status: .accepted)
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// A parsed JSON value that keeps booleans, whole numbers and fractions apart.
+enum JSONValue: Decodable {
+    case bool(Bool), integer(Int64), number(Double), string(String), null, array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+}
+
+/// A JSON object body, checked field by field: unknown fields and bad values are rejected with
+/// the field named (422), so frontend developers see exactly what to fix.
+struct JSONBody {
+    let raw: [UInt8]
+    let object: [String: JSONValue]
+
+    static let maximumSize = 16 * 1024
+
+    static func read(_ request: Request, allowed: Set<String>) async throws -> JSONBody {
+        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
+            throw APIError(.unsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+        }
+        let buffer = try await request.body.collect(upTo: maximumSize)
+        let raw = Array(buffer.readableBytesView)
+        guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(raw)) else {
+            throw APIError(.badRequest, "INVALID_JSON", "the body is not valid JSON")
+        }
+        guard case .object(let object) = parsed else {
+            throw APIError(.badRequest, "INVALID_JSON", "the body must be a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError(.unprocessableContent, "UNKNOWN_FIELD", "unknown field '\(unknown)'", field: unknown)
+        }
+        return JSONBody(raw: raw, object: object)
+    }
+
+    func int64(_ name: String, in range: ClosedRange<Int64>) throws -> Int64 {
+        guard let value = object[name], value.isPresent else { throw missing(name) }
+        // Booleans, fractions and strings are not amounts; a number too large for Int64 is out of range.
+        let whole: Int64
+        switch value {
+        case .integer(let integer): whole = integer
+        case .number(let number) where number.rounded() == number && abs(number) > Double(Int64.max) / 2: whole = number > 0 ? .max : .min
+        default:
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be a whole number of rupiah", field: name)
+        }
+        guard range.contains(whole) else {
+            throw APIError(.unprocessableContent, "VALUE_OUT_OF_RANGE", "'\(name)' must be between \(range.lowerBound) and \(range.upperBound)", field: name)
+        }
+        return whole
+    }
+
+    func string(_ name: String, required: Bool = true, maxLength: Int = 200, pattern: String? = nil) throws -> String? {
+        guard let value = object[name], value.isPresent else {
+            if required { throw missing(name) }
+            return nil
+        }
+        guard case .string(let text) = value else {
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be a string", field: name)
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty, trimmed.count <= maxLength else {
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be 1 to \(maxLength) characters", field: name)
+        }
+        if let pattern, trimmed.range(of: pattern, options: .regularExpression) == nil {
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' has an invalid format", field: name)
+        }
+        return trimmed
+    }
+
+    private func missing(_ name: String) -> APIError {
+        APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' is required", field: name)
+    }
+}
+
+extension JSONValue {
+    var isPresent: Bool {
+        if case .null = self { return false }
+        return true
+    }
+}
+
+extension Request {
+    static let idempotencyKeyHeader = HTTPField.Name("Idempotency-Key")!
+
+    /// The `Idempotency-Key` every state-changing request must carry.
+    func idempotencyKey() throws -> String {
+        guard let key = headers[Self.idempotencyKeyHeader]?.trimmingCharacters(in: .whitespaces), !key.isEmpty else {
+            throw APIError(.badRequest, "IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header (a UUID is a good choice)")
+        }
+        guard key.count <= 200 else {
+            throw APIError(.badRequest, "IDEMPOTENCY_KEY_INVALID", "the Idempotency-Key is longer than 200 characters")
+        }
+        return key
+    }
+
+    /// `?limit=` within 1...100, default 20.
+    func pageLimit() throws -> Int {
+        guard let text = uri.queryParameters.get("limit") else { return 20 }
+        guard let limit = Int(text), (1...100).contains(limit) else {
+            throw APIError(.unprocessableContent, "VALUE_OUT_OF_RANGE", "'limit' must be between 1 and 100", field: "limit")
+        }
+        return limit
+    }
+}
+
+let apiEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = [.sortedKeys]
+    return encoder
+}()
+
+func encodedResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try apiEncoder.encode(value))))
+}

@@ -12,7 +12,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 RUN_DIR="$ARMADA_LOCAL/run"
 LOG_DIR="$ARMADA_LOCAL/logs"
-PROCESSES=(armada-payments armada-ingress)
+PROCESSES=(armada-sim armada-payments armada-ingress)
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 stop_processes() {
@@ -46,15 +46,21 @@ esac
 
 Deploy/local/stack.sh up
 
-# A development Tripay private key, generated once per checkout and kept out of git.
-if [ -z "${TRIPAY_PRIVATE_KEY:-}" ]; then
-  if [ ! -f "$ARMADA_LOCAL/dev-tripay-private-key" ]; then
-    head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$ARMADA_LOCAL/dev-tripay-private-key"
-  fi
-  TRIPAY_PRIVATE_KEY=$(cat "$ARMADA_LOCAL/dev-tripay-private-key")
-fi
-export TRIPAY_PRIVATE_KEY
+# Development secrets, generated once per checkout into .local/ (git-ignored); the simulator
+# and Armada share them the way a merchant account and Tripay do.
+dev_secret() {
+  local file="$ARMADA_LOCAL/dev-$1"
+  [ -f "$file" ] || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file"
+  cat "$file"
+}
+export TRIPAY_PRIVATE_KEY="${TRIPAY_PRIVATE_KEY:-$(dev_secret tripay-private-key)}"
+export TRIPAY_API_KEY="${TRIPAY_API_KEY:-DEV-$(dev_secret tripay-api-key)}"
+export TRIPAY_MERCHANT_CODE="${TRIPAY_MERCHANT_CODE:-T0001}"
+export ARMADA_JWT_SECRET="${ARMADA_JWT_SECRET:-$(dev_secret jwt-secret)}"
 export ARMADA_HTTP_PORT="${ARMADA_HTTP_PORT:-8080}"
+export SIM_TRIPAY_PORT="${SIM_TRIPAY_PORT:-8091}"
+export TRIPAY_API_URL="${TRIPAY_API_URL:-http://127.0.0.1:$SIM_TRIPAY_PORT}"
+export SIM_TRIPAY_CALLBACK_URL="http://127.0.0.1:$ARMADA_HTTP_PORT/api/v1/webhooks/tripay"
 
 log "building (first build takes a few minutes)"
 swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' || true
@@ -69,6 +75,7 @@ start() {
   env "$@" setsid ".build/debug/$name" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
 }
+start armada-sim
 start armada-payments ARMADA_METRICS_PORT="${PAYMENTS_METRICS_PORT:-9101}"
 start armada-ingress
 
@@ -81,15 +88,19 @@ curl -fs "http://127.0.0.1:$ARMADA_HTTP_PORT/ready" >/dev/null || { log "ingress
 cat <<INFO
 
 Armada is running.
-  ingress            http://127.0.0.1:$ARMADA_HTTP_PORT   (/health, /ready, /metrics, POST /api/v1/webhooks/tripay)
+  ingress            http://127.0.0.1:$ARMADA_HTTP_PORT   (/api/v1/..., /health, /ready, /metrics, POST /api/v1/webhooks/tripay)
   payments metrics   http://127.0.0.1:${PAYMENTS_METRICS_PORT:-9101}/metrics
+  Tripay simulator   $TRIPAY_API_URL   (POST /_sim/transactions/REFERENCE/pay|expire|fail|refund)
   PostgreSQL         $DATABASE_URL
   RabbitMQ           $AMQP_URL
   logs               $LOG_DIR/
-  Tripay dev key     $ARMADA_LOCAL/dev-tripay-private-key (generated, not in git)
+  dev secrets        $ARMADA_LOCAL/dev-* (generated, not in git)
 
 Send a signed test callback (creates a PENDING deposit, pays it, prints the balance):
   Deploy/local/send-test-callback.sh
+
+The whole deposit story through the API (token, deposit, simulator pays, balance):
+  Deploy/local/demo-deposit.sh
 
 Queues and dead letters:   .build/debug/armadactl queues
 Stop:                      Deploy/local/run.sh stop      (or 'down' to stop the stack too)

@@ -76,9 +76,14 @@ struct CustomerAPI: Sendable {
     }
 
     struct Accepted: Encodable {
-        var commandId: UUID
-        var depositId: UUID?
+        var commandId: String
+        var depositId: String?
         var status = "pending"
+
+        init(commandId: UUID, depositId: UUID?) {
+            self.commandId = commandId.uuidString.lowercased()
+            self.depositId = depositId?.uuidString.lowercased()
+        }
     }
 
     func createDeposit(_ request: Request, _ context: IngressContext) async throws -> Response {

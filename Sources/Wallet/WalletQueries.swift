@@ -3,7 +3,8 @@ import Postgres
 
 /// A deposit as the API shows it.
 public struct DepositView: Codable, Sendable, Equatable {
-    public var id: UUID
+    /// Lower-case UUID, like every id the API shows.
+    public var id: String
     public var status: String
     public var amount: Int64
     public var fee: Int64
@@ -72,7 +73,7 @@ public enum DepositQueries {
 
     static func decode(_ row: PostgresRow) throws -> DepositView {
         DepositView(
-            id: try row.decode("id"), status: try row.decode("status"), amount: try row.decode("amount"), fee: try row.decode("fee"),
+            id: try row.decode("id", as: UUID.self).uuidString.lowercased(), status: try row.decode("status"), amount: try row.decode("amount"), fee: try row.decode("fee"),
             totalAmount: try row.decode("total_amount"), method: try row.decode("method"), paymentName: try row.decode("payment_name"),
             reference: try row.decode("reference"), merchantRef: try row.decode("merchant_ref"), payCode: try row.decode("pay_code"),
             checkoutUrl: try row.decode("checkout_url"), payUrl: try row.decode("pay_url"), qrString: try row.decode("qr_string"),

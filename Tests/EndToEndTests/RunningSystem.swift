@@ -12,20 +12,6 @@ let testTripayKey = "test-fake-tripay-private-key"
 let testTripayAPIKey = "DEV-test-fake-tripay-api-key"
 let testJWTSecret = "test-fake-jwt-secret-for-hs256-at-least-32-bytes"
 
-/// A TCP port nobody listens on right now.
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// Starts an Armada executable from the build folder against the test stack.
 func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort: Int = freePort(), extra: [String: String] = [:]) throws -> (ChildProcess, httpPort: Int, metricsPort: Int) {
     let metricsPort = freePort()

@@ -69,7 +69,7 @@ final class RuntimeFixture: Sendable {
         var configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
         configuration.connectionName = queue
         var logger = Logger(label: "test.runtime")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["ARMADA_TEST_LOG"] == "debug" ? .debug : .critical
         consumerConnection = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
         publisher = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
         consumerConnection.start()

@@ -19,14 +19,14 @@ public enum Peers {
     /// Starts an aiosmtpd sink that stores each message as a file in a fresh maildir.
     public static func smtpSink() async throws -> (ChildProcess, port: Int, maildir: String) {
         let maildir = NSTemporaryDirectory() + "armada-mail-\(UUID().uuidString)"
-        let port = Int.random(in: 40_000...49_000)
+        let port = freePort()
         let log = maildir + ".log"
         // Debian's aiosmtpd is installed for /usr/bin/python3, not for another python3 on PATH.
         let process = try ChildProcess(
             "/usr/bin/python3", ["-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir],
             logPath: log)
-        let listening = await eventually(timeout: .seconds(10)) { canConnect(port: port) }
-        guard listening else { throw TestFailure("SMTP sink did not start: \(process.log)") }
+        let listening = await eventually(timeout: .seconds(10)) { process.isRunning && canConnect(port: port) }
+        guard listening, process.isRunning else { throw TestFailure("SMTP sink did not start: \(process.log)") }
         return (process, port, maildir)
     }
 
@@ -50,7 +50,7 @@ extension Peers {
         apiKey: String, privateKey: String, merchantCode: String = "T0001", callbackURL: String = "http://127.0.0.1:1/",
         callbackRetries: Int = 3, callbackIntervalSeconds: Double = 0.2
     ) async throws -> (ChildProcess, String) {
-        let port = Int.random(in: 30_000...39_000)
+        let port = freePort()
         let log = NSTemporaryDirectory() + "armada-sim-\(UUID().uuidString.prefix(6)).log"
         let process = try ChildProcess(
             TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path,
@@ -59,8 +59,23 @@ extension Peers {
                 "SIM_TRIPAY_CALLBACK_URL": callbackURL, "SIM_TRIPAY_CALLBACK_RETRIES": "\(callbackRetries)",
                 "SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS": "\(callbackIntervalSeconds)",
             ], logPath: log)
-        let up = await eventually(timeout: .seconds(15)) { canConnect(port: port) }
-        guard up else { throw TestFailure("simulator did not start: \(process.log)") }
+        // Listening on the port is not enough: it must be this process (the port could have been taken).
+        let up = await eventually(timeout: .seconds(15)) { process.isRunning && process.log.contains("listening") && canConnect(port: port) }
+        guard up, process.isRunning else { throw TestFailure("simulator did not start: \(process.log)") }
         return (process, "http://127.0.0.1:\(port)")
     }
+}
+
+/// A TCP port nobody listens on right now (the kernel picks it).
+public func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -50,6 +50,8 @@ let package = Package(
                 .embedInCode("examples/payments.tripay-callback.json"),
                 .embedInCode("examples/event.deposit.paid.json"),
                 .embedInCode("examples/event.deposit.expired.json"),
+                .embedInCode("examples/payments.create-deposit.json"),
+                .embedInCode("examples/payments.update-contact.json"),
             ], swiftSettings: strict),
 
         .target(

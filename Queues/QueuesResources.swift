@@ -9,4 +9,6 @@ public let exampleMessages: [(file: String, bytes: [UInt8])] = [
     ("payments.tripay-callback.json", PackageResources.payments_tripay_callback_json),
     ("event.deposit.paid.json", PackageResources.event_deposit_paid_json),
     ("event.deposit.expired.json", PackageResources.event_deposit_expired_json),
+    ("payments.create-deposit.json", PackageResources.payments_create_deposit_json),
+    ("payments.update-contact.json", PackageResources.payments_update_contact_json),
 ]

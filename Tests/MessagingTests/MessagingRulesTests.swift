@@ -70,6 +70,8 @@ struct MessagingRulesTests {
             TripayCallbackReceived.messageType: { _ = try MessageCoding.decoder().decode(Envelope<TripayCallbackReceived>.self, from: Data($0)) },
             DepositPaid.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositPaid>.self, from: Data($0)) },
             DepositExpired.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositExpired>.self, from: Data($0)) },
+            CreateDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CreateDeposit>.self, from: Data($0)) },
+            UpdateContact.messageType: { _ = try MessageCoding.decoder().decode(Envelope<UpdateContact>.self, from: Data($0)) },
         ]
         var seen = Set<String>()
         for (file, bytes) in exampleMessages {

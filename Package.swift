@@ -52,6 +52,7 @@ let package = Package(
                 .embedInCode("examples/event.deposit.expired.json"),
                 .embedInCode("examples/payments.create-deposit.json"),
                 .embedInCode("examples/payments.update-contact.json"),
+                .embedInCode("examples/payments.cancel-deposit.json"),
             ], swiftSettings: strict),
 
         .target(
@@ -59,7 +60,7 @@ let package = Package(
             dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
             resources: [
                 .embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql"),
-                .embedInCode("SQL/0003_commands_and_deposits.sql"),
+                .embedInCode("SQL/0003_commands_and_deposits.sql"), .embedInCode("SQL/0004_deposit_reconciliation.sql"),
             ],
             swiftSettings: strict),
 

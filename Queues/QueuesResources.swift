@@ -11,4 +11,5 @@ public let exampleMessages: [(file: String, bytes: [UInt8])] = [
     ("event.deposit.expired.json", PackageResources.event_deposit_expired_json),
     ("payments.create-deposit.json", PackageResources.payments_create_deposit_json),
     ("payments.update-contact.json", PackageResources.payments_update_contact_json),
+    ("payments.cancel-deposit.json", PackageResources.payments_cancel_deposit_json),
 ]

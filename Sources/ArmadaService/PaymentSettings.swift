@@ -53,3 +53,27 @@ public struct PaymentChannelRefresher: Service {
         }
     }
 }
+
+/// Runs `DepositReconciler` rounds every ARMADA_RECONCILE_INTERVAL_SECONDS.
+public struct DepositReconcilerService: Service {
+    let reconciler: DepositReconciler
+    let interval: Duration
+    let logger: Logger
+
+    public init(reconciler: DepositReconciler, interval: Duration, logger: Logger) {
+        self.reconciler = reconciler
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await reconciler.reconcileOnce()
+            } catch {
+                logger.warning("deposit reconciliation round failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}

@@ -18,6 +18,7 @@ struct CustomerAPI: Sendable {
         group.post("/wallet/deposits") { request, context in try await createDeposit(request, context) }
         group.get("/wallet/deposits") { request, context in try await deposits(request, context) }
         group.get("/wallet/deposits/:id") { _, context in try await deposit(context) }
+        group.delete("/wallet/deposits/:id") { request, context in try await cancelDeposit(request, context) }
         group.get("/commands/:id") { _, context in try await command(context) }
         group.put("/me/contact") { request, context in try await updateContact(request, context) }
     }
@@ -116,6 +117,19 @@ struct CustomerAPI: Sendable {
             let found = try await pool.withConnection({ try DepositQueries.find(id, customerId: customer, on: $0) })
         else { throw APIError(.notFound, "DEPOSIT_NOT_FOUND", "no such deposit") }
         return try encodedResponse(found)
+    }
+
+    func cancelDeposit(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let key = try request.idempotencyKey()
+        // A read, to answer 404 at once for an unknown or foreign deposit; the worker checks the state.
+        guard let id = UUID(uuidString: try context.parameters.require("id")),
+            try await pool.withConnection({ try DepositQueries.find(id, customerId: customer, on: $0) }) != nil
+        else { throw APIError(.notFound, "DEPOSIT_NOT_FOUND", "no such deposit") }
+        let commandId = try await gateway.submit(
+            { _ in CancelDeposit(depositId: id, customerId: customer) }, customerId: customer, idempotencyKey: key,
+            requestFingerprint: Array("DELETE /wallet/deposits/\(id.uuidString.lowercased())".utf8))
+        return try encodedResponse(Accepted(commandId: commandId, depositId: id), status: .accepted)
     }
 
     func command(_ context: IngressContext) async throws -> Response {

@@ -41,6 +41,7 @@ public struct Migrator: Sendable {
         Migration("0001_messaging.sql", PackageResources._001_messaging_sql),
         Migration("0002_wallet.sql", PackageResources._002_wallet_sql),
         Migration("0003_commands_and_deposits.sql", PackageResources._003_commands_and_deposits_sql),
+        Migration("0004_deposit_reconciliation.sql", PackageResources._004_deposit_reconciliation_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

@@ -18,6 +18,10 @@ do {
     let relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
     let tripay = TripayClient(configuration: try settings.tripayConfiguration())
     let refreshSeconds = Double(settings.environment["TRIPAY_CHANNELS_REFRESH_SECONDS"] ?? "") ?? 600
+    let reconcileEvery = Duration.seconds(Int(settings.environment["ARMADA_RECONCILE_INTERVAL_SECONDS"] ?? "") ?? 60)
+    let reconciler = DepositReconciler(
+        pool: pool, tripay: tripay, broker: publisher,
+        after: .seconds(Int(settings.environment["ARMADA_RECONCILE_AFTER_SECONDS"] ?? "") ?? 300), interval: reconcileEvery, logger: logger)
     let consumer = QueueConsumer(
         configuration: ConsumerConfiguration(
             policy: policy, consumerName: "armada-payments", concurrency: settings.concurrency,
@@ -27,6 +31,7 @@ do {
             AnyMessageHandler(TripayCallbackHandler()),
             AnyMessageHandler(CreateDepositHandler(tripay: tripay, policy: try settings.depositPolicy())),
             AnyMessageHandler(UpdateContactHandler()),
+            AnyMessageHandler(CancelDepositHandler()),
         ], relay: relay, logger: logger)
     logger.info("armada-payments starting", metadata: ["metrics_port": "\(settings.metricsPort)"])
     // Order matters: the group stops services in reverse, so the consumer stops first and the
@@ -34,7 +39,8 @@ do {
     try await WorkerRuntime.run(
         [
             BrokerService(client: publisher), BrokerService(client: consumerConnection), relay,
-            PaymentChannelRefresher(pool: pool, tripay: tripay, interval: .milliseconds(Int(refreshSeconds * 1000)), logger: logger), consumer,
+            PaymentChannelRefresher(pool: pool, tripay: tripay, interval: .milliseconds(Int(refreshSeconds * 1000)), logger: logger),
+            DepositReconcilerService(reconciler: reconciler, interval: reconcileEvery, logger: logger), consumer,
             Observability.metricsServer(port: settings.metricsPort, registry: registry, logger: logger),
         ], logger: logger)
 } catch {

@@ -115,8 +115,11 @@ struct TripaySimulator: Sendable {
             guard let stored = await ledger.setStatus(reference, status, paidAt: status == "REFUND" ? nil : paidAt) else {
                 return failure(.notFound, "Transaction not found")
             }
-            let simulator = self
-            Task { await simulator.sendCallback(stored) }
+            // ?callback=false changes the state without calling back: a callback Tripay gave up on.
+            if request.uri.queryParameters.get("callback") != "false" {
+                let simulator = self
+                Task { await simulator.sendCallback(stored) }
+            }
             return respond(.accepted, TripayEnvelope(success: true, message: "callback scheduled", data: stored.transaction))
         }
         router.get("/_sim/callbacks") { request, _ in

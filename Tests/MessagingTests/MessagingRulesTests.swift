@@ -71,6 +71,7 @@ struct MessagingRulesTests {
             DepositPaid.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositPaid>.self, from: Data($0)) },
             DepositExpired.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositExpired>.self, from: Data($0)) },
             CreateDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CreateDeposit>.self, from: Data($0)) },
+            CancelDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CancelDeposit>.self, from: Data($0)) },
             UpdateContact.messageType: { _ = try MessageCoding.decoder().decode(Envelope<UpdateContact>.self, from: Data($0)) },
         ]
         var seen = Set<String>()

@@ -53,6 +53,10 @@ let package = Package(
                 .embedInCode("examples/payments.create-deposit.json"),
                 .embedInCode("examples/payments.update-contact.json"),
                 .embedInCode("examples/payments.cancel-deposit.json"),
+                .embedInCode("examples/payments.claim-welcome-bonus.json"),
+                .embedInCode("examples/payments.manage-promo.json"),
+                .embedInCode("examples/payments.adjust-wallet.json"),
+                .embedInCode("examples/event.welcome-bonus.credited.json"),
             ], swiftSettings: strict),
 
         .target(
@@ -61,6 +65,7 @@ let package = Package(
             resources: [
                 .embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql"),
                 .embedInCode("SQL/0003_commands_and_deposits.sql"), .embedInCode("SQL/0004_deposit_reconciliation.sql"),
+                .embedInCode("SQL/0005_promos.sql"),
             ],
             swiftSettings: strict),
 

@@ -12,4 +12,8 @@ public let exampleMessages: [(file: String, bytes: [UInt8])] = [
     ("payments.create-deposit.json", PackageResources.payments_create_deposit_json),
     ("payments.update-contact.json", PackageResources.payments_update_contact_json),
     ("payments.cancel-deposit.json", PackageResources.payments_cancel_deposit_json),
+    ("payments.claim-welcome-bonus.json", PackageResources.payments_claim_welcome_bonus_json),
+    ("payments.manage-promo.json", PackageResources.payments_manage_promo_json),
+    ("payments.adjust-wallet.json", PackageResources.payments_adjust_wallet_json),
+    ("event.welcome-bonus.credited.json", PackageResources.event_welcome_bonus_credited_json),
 ]

@@ -44,10 +44,9 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
     TripayWebhookController(privateKey: dependencies.tripayPrivateKey, broker: dependencies.broker, logger: logger)
         .addRoutes(to: router)
     let api = router.group("/api/v1").add(middleware: Authenticator(verifier: dependencies.tokens))
-    CustomerAPI(
-        pool: dependencies.pool, gateway: CommandGateway(pool: dependencies.pool, broker: dependencies.broker, logger: logger),
-        depositPolicy: dependencies.depositPolicy
-    ).addRoutes(to: api)
+    let gateway = CommandGateway(pool: dependencies.pool, broker: dependencies.broker, logger: logger)
+    CustomerAPI(pool: dependencies.pool, gateway: gateway, depositPolicy: dependencies.depositPolicy).addRoutes(to: api)
+    PromoAPI(pool: dependencies.pool, gateway: gateway).addRoutes(to: api)
     return router
 }
 

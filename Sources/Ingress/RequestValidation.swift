@@ -78,6 +78,39 @@ struct JSONBody {
         return trimmed
     }
 
+    func optionalInt64(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {
+        guard let value = object[name], value.isPresent else { return nil }
+        return try int64(name, in: range)
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let value = object[name], value.isPresent else { return nil }
+        guard case .bool(let flag) = value else {
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be true or false", field: name)
+        }
+        return flag
+    }
+
+    /// An RFC 3339 / ISO 8601 timestamp.
+    func date(_ name: String) throws -> Date? {
+        guard let text = try string(name, required: false, maxLength: 40) else { return nil }
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = formatter.date(from: text) else {
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be an ISO 8601 timestamp", field: name)
+        }
+        return date
+    }
+
+    func choice<T: RawRepresentable>(_ name: String, required: Bool = true) throws -> T? where T.RawValue == String {
+        guard let text = try string(name, required: required, maxLength: 40) else { return nil }
+        guard let value = T(rawValue: text) else {
+            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' has an unknown value '\(text)'", field: name)
+        }
+        return value
+    }
+
     private func missing(_ name: String) -> APIError {
         APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' is required", field: name)
     }

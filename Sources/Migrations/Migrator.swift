@@ -42,6 +42,7 @@ public struct Migrator: Sendable {
         Migration("0002_wallet.sql", PackageResources._002_wallet_sql),
         Migration("0003_commands_and_deposits.sql", PackageResources._003_commands_and_deposits_sql),
         Migration("0004_deposit_reconciliation.sql", PackageResources._004_deposit_reconciliation_sql),
+        Migration("0005_promos.sql", PackageResources._005_promos_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

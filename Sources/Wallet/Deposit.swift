@@ -21,6 +21,7 @@ public struct Deposit: Sendable, Equatable {
     public var merchantRef: String
     public var expiresAt: Date
     public var flag: String?
+    public var promoCode: String?
 
     public static let minimumAmount: Int64 = 10_000
 
@@ -32,7 +33,7 @@ public struct Deposit: Sendable, Equatable {
 
 /// The deposits table.
 public enum Deposits {
-    static let columns = "id, customer_id, amount, fee, total_amount, method, status, reference, merchant_ref, expires_at, flag"
+    static let columns = "id, customer_id, amount, fee, total_amount, method, status, reference, merchant_ref, expires_at, flag, promo_code"
 
     /// Records a PENDING deposit that Tripay already knows by `reference`.
     public static func insertPending(
@@ -80,6 +81,7 @@ public enum Deposits {
             id: try row.decode("id"), customerId: try row.decode("customer_id"), amount: try row.decode("amount"),
             fee: try row.decode("fee"), totalAmount: try row.decode("total_amount"), method: try row.decode("method"),
             status: DepositStatus(rawValue: try row.decode("status"))!, reference: try row.decode("reference"),
-            merchantRef: try row.decode("merchant_ref"), expiresAt: try row.decode("expires_at"), flag: try row.decode("flag"))
+            merchantRef: try row.decode("merchant_ref"), expiresAt: try row.decode("expires_at"), flag: try row.decode("flag"),
+            promoCode: try row.decode("promo_code"))
     }
 }

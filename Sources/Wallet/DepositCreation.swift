@@ -70,6 +70,13 @@ public struct CreateDepositHandler: PreparingMessageHandler {
             throw HandlerFailure.permanent("DEPOSIT_AMOUNT_OUT_OF_RANGE", "\(channel.code) takes at most \(maximum)")
         }
         let customerId = command.customerId
+        if let code = command.promoCode {
+            // Checked before Tripay is asked for anything; applied (and checked again) when paid.
+            let check = try await pool.withConnection { connection in
+                try Promos.evaluate(code: code, customerId: customerId, amount: command.amount, now: Date(), on: connection).map { $0.1 }
+            }
+            if case .failure(let rejection) = check { throw HandlerFailure.permanent(rejection.rawValue, rejection.message) }
+        }
         let contact = try await pool.withConnection { connection in
             try connection.query("SELECT email, display_name FROM customers WHERE customer_id = $1", customerId).first.map {
                 (email: try $0.decode("email", as: String?.self), name: try $0.decode("display_name", as: String?.self))

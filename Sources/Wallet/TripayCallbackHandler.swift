@@ -48,6 +48,21 @@ public struct TripayCallbackHandler: MessageHandler {
             metadata: ["reference": "\(callback.reference)", "status": "\(callback.status.rawValue)", "outcome": "\(outcome.rawValue)"])
     }
 
+    /// The deposit's promo, validated again now that it is paid (DOMAIN.md, fixed); a promo that
+    /// no longer applies gives no bonus and the deposit is credited all the same.
+    private func applyPromo(to deposit: Deposit, context: HandlerContext) throws -> Int64 {
+        guard let code = deposit.promoCode else { return 0 }
+        switch try Promos.redeem(code: code, customerId: deposit.customerId, depositId: deposit.id, amount: deposit.amount, now: Date(), on: context.connection) {
+        case .success(let (_, bonus)):
+            try context.connection.execute("UPDATE deposits SET bonus = $2 WHERE id = $1", deposit.id, bonus)
+            return bonus
+        case .failure(let rejection):
+            context.logger.notice("promo not applied at payment", metadata: ["promo": "\(code)", "reason": "\(rejection.rawValue)"])
+            try context.connection.execute("UPDATE deposits SET flag = COALESCE(flag, $2) WHERE id = $1", deposit.id, "PROMO_NOT_APPLIED: \(rejection.rawValue)")
+            return 0
+        }
+    }
+
     private func apply(
         _ callback: TripayCallback, to deposit: Deposit?, messageID: UUID, context: inout HandlerContext
     ) throws -> Outcome {
@@ -74,15 +89,21 @@ public struct TripayCallbackHandler: MessageHandler {
             guard try Deposits.transition(deposit.id, from: .pending, to: .paid, paidAt: paidAt, on: connection) else {
                 return .alreadyPaid
             }
-            let posting = try Ledger.credit(
+            var posting = try Ledger.credit(
                 deposit.customerId, amount: deposit.amount, reference: .deposit, referenceId: deposit.id.uuidString.lowercased(),
                 description: "Deposit \(callback.reference) via \(deposit.method)", on: connection)
+            let bonus = try applyPromo(to: deposit, context: context)
+            if bonus > 0 {
+                posting = try Ledger.credit(
+                    deposit.customerId, amount: bonus, reference: .depositBonus, referenceId: deposit.id.uuidString.lowercased(),
+                    description: "Bonus \(deposit.promoCode ?? "") for deposit \(callback.reference)", on: connection)
+            }
             try context.send(
                 Envelope(
                     id: MessageID.derive("deposit-paid", deposit.id.uuidString),
                     data: DepositPaid(
                         customerId: deposit.customerId, depositId: deposit.id, reference: callback.reference, amount: deposit.amount,
-                        bonus: 0, balanceAfter: posting.entry.balanceAfter),
+                        bonus: bonus, balanceAfter: posting.entry.balanceAfter),
                     correlationId: callback.reference))
             return .credited
         case .expired, .failed:

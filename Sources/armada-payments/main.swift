@@ -32,6 +32,9 @@ do {
             AnyMessageHandler(CreateDepositHandler(tripay: tripay, policy: try settings.depositPolicy())),
             AnyMessageHandler(UpdateContactHandler()),
             AnyMessageHandler(CancelDepositHandler()),
+            AnyMessageHandler(ClaimWelcomeBonusHandler()),
+            AnyMessageHandler(ManagePromoHandler()),
+            AnyMessageHandler(AdjustWalletHandler()),
         ], relay: relay, logger: logger)
     logger.info("armada-payments starting", metadata: ["metrics_port": "\(settings.metricsPort)"])
     // Order matters: the group stops services in reverse, so the consumer stops first and the

@@ -71,6 +71,10 @@ struct MessagingRulesTests {
             DepositPaid.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositPaid>.self, from: Data($0)) },
             DepositExpired.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositExpired>.self, from: Data($0)) },
             CreateDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CreateDeposit>.self, from: Data($0)) },
+            ClaimWelcomeBonus.messageType: { _ = try MessageCoding.decoder().decode(Envelope<ClaimWelcomeBonus>.self, from: Data($0)) },
+            ManagePromo.messageType: { _ = try MessageCoding.decoder().decode(Envelope<ManagePromo>.self, from: Data($0)) },
+            AdjustWallet.messageType: { _ = try MessageCoding.decoder().decode(Envelope<AdjustWallet>.self, from: Data($0)) },
+            WelcomeBonusCredited.messageType: { _ = try MessageCoding.decoder().decode(Envelope<WelcomeBonusCredited>.self, from: Data($0)) },
             CancelDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CancelDeposit>.self, from: Data($0)) },
             UpdateContact.messageType: { _ = try MessageCoding.decoder().decode(Envelope<UpdateContact>.self, from: Data($0)) },
         ]

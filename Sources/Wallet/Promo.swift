@@ -1,0 +1,160 @@
+import Foundation
+import Postgres
+
+public struct Promo: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case depositBonus = "DEPOSIT_BONUS", welcomeBonus = "WELCOME_BONUS", specialEvent = "SPECIAL_EVENT" }
+    public enum BonusType: String, Codable, Sendable { case percentage = "PERCENTAGE", fixedAmount = "FIXED_AMOUNT" }
+
+    public var id: UUID
+    public var code: String
+    public var name: String
+    public var type: Kind
+    public var bonusType: BonusType
+    public var bonusValue: Int64
+    public var minDeposit: Int64
+    public var maxBonus: Int64?
+    public var startsAt: Date?
+    public var endsAt: Date?
+    public var maxTotalUses: Int?
+    public var maxUsesPerCustomer: Int
+    public var uses: Int
+    public var active: Bool
+
+    public init(
+        id: UUID, code: String, name: String, type: Kind, bonusType: BonusType, bonusValue: Int64, minDeposit: Int64, maxBonus: Int64?,
+        startsAt: Date?, endsAt: Date?, maxTotalUses: Int?, maxUsesPerCustomer: Int, uses: Int, active: Bool
+    ) {
+        self.id = id
+        self.code = code
+        self.name = name
+        self.type = type
+        self.bonusType = bonusType
+        self.bonusValue = bonusValue
+        self.minDeposit = minDeposit
+        self.maxBonus = maxBonus
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.maxTotalUses = maxTotalUses
+        self.maxUsesPerCustomer = maxUsesPerCustomer
+        self.uses = uses
+        self.active = active
+    }
+
+    /// Percentage: floor(deposit × value / 100), capped at `maxBonus`; fixed: the value (DOMAIN.md).
+    public func bonus(for amount: Int64) -> Int64 {
+        let raw: Int64
+        switch bonusType {
+        case .percentage: raw = amount * bonusValue / 100
+        case .fixedAmount: raw = bonusValue
+        }
+        return maxBonus.map { min(raw, $0) } ?? raw
+    }
+}
+
+/// Why a promo does not apply, in DOMAIN.md's validation order.
+public enum PromoRejection: String, Error, Sendable, CaseIterable {
+    case notFound = "PROMO_NOT_FOUND"
+    case inactive = "PROMO_INACTIVE"
+    case expired = "PROMO_EXPIRED"
+    case exhausted = "PROMO_EXHAUSTED"
+    case alreadyUsed = "PROMO_ALREADY_USED"
+    case minimumDepositNotMet = "PROMO_MIN_DEPOSIT_NOT_MET"
+
+    public var message: String {
+        switch self {
+        case .notFound: return "no promo with this code"
+        case .inactive: return "this promo is not active"
+        case .expired: return "this promo is outside its validity window"
+        case .exhausted: return "this promo has been used up"
+        case .alreadyUsed: return "you have already used this promo"
+        case .minimumDepositNotMet: return "the deposit is below this promo's minimum"
+        }
+    }
+}
+
+public enum PromoRules {
+    /// The bonus `promo` gives a deposit of `amount` (nil for a welcome bonus, which has no
+    /// deposit), or the first rule it breaks, checked in DOMAIN.md's order.
+    public static func evaluate(_ promo: Promo?, customerUses: Int, amount: Int64?, now: Date) -> Result<Int64, PromoRejection> {
+        guard let promo else { return .failure(.notFound) }
+        guard promo.active else { return .failure(.inactive) }
+        if let start = promo.startsAt, now < start { return .failure(.expired) }
+        if let end = promo.endsAt, now >= end { return .failure(.expired) }
+        if let limit = promo.maxTotalUses, promo.uses >= limit { return .failure(.exhausted) }
+        guard customerUses < promo.maxUsesPerCustomer else { return .failure(.alreadyUsed) }
+        if let amount {
+            guard amount >= promo.minDeposit else { return .failure(.minimumDepositNotMet) }
+            return .success(promo.bonus(for: amount))
+        }
+        return .success(promo.bonus(for: 0))
+    }
+}
+
+/// The promos tables.
+public enum Promos {
+    static let columns = """
+        id, code, name, promo_type, bonus_type, bonus_value, min_deposit, max_bonus, starts_at, ends_at, max_total_uses,
+        max_uses_per_customer, uses, active
+        """
+
+    /// Checks a code for a customer without redeeming it (preview, and the check at deposit creation).
+    public static func evaluate(code: String, customerId: String, amount: Int64?, now: Date, on connection: PGConnection) throws -> Result<(Promo, Int64), PromoRejection> {
+        let promo = try find(code: code, on: connection, lock: false)
+        let uses = try promo.map { try customerUses($0.id, customerId, on: connection) } ?? 0
+        return PromoRules.evaluate(promo, customerUses: uses, amount: amount, now: now).map { (promo!, $0) }
+    }
+
+    /// Redeems a promo inside the caller's transaction: the promo row is locked first, so
+    /// concurrent redemptions take turns and `max total uses` holds; the database's own check
+    /// (`uses <= max_total_uses`) is the backstop.
+    public static func redeem(
+        code: String, customerId: String, depositId: UUID?, amount: Int64?, now: Date, on connection: PGConnection
+    ) throws -> Result<(Promo, Int64), PromoRejection> {
+        let promo = try find(code: code, on: connection, lock: true)
+        let uses = try promo.map { try customerUses($0.id, customerId, on: connection) } ?? 0
+        switch PromoRules.evaluate(promo, customerUses: uses, amount: amount, now: now) {
+        case .failure(let rejection):
+            return .failure(rejection)
+        case .success(let bonus):
+            let promo = promo!
+            try connection.execute(
+                "INSERT INTO promo_redemptions (promo_id, customer_id, deposit_id, bonus) VALUES ($1, $2, $3, $4)",
+                promo.id, customerId, depositId, bonus)
+            try connection.execute("UPDATE promos SET uses = uses + 1, updated_at = now() WHERE id = $1", promo.id)
+            return .success((promo, bonus))
+        }
+    }
+
+    public static func find(code: String, on connection: PGConnection, lock: Bool = false) throws -> Promo? {
+        try connection.query(
+            "SELECT \(columns) FROM promos WHERE code = upper($1)\(lock ? " FOR UPDATE" : "")", code
+        ).first.map(decode)
+    }
+
+    public static func find(id: UUID, on connection: PGConnection) throws -> Promo? {
+        try connection.query("SELECT \(columns) FROM promos WHERE id = $1", id).first.map(decode)
+    }
+
+    public static func activeWelcome(on connection: PGConnection) throws -> Promo? {
+        try connection.query("SELECT \(columns) FROM promos WHERE promo_type = 'WELCOME_BONUS' AND active").first.map(decode)
+    }
+
+    public static func all(on connection: PGConnection) throws -> [Promo] {
+        try connection.query("SELECT \(columns) FROM promos ORDER BY created_at DESC").map(decode)
+    }
+
+    public static func customerUses(_ promoId: UUID, _ customerId: String, on connection: PGConnection) throws -> Int {
+        try connection.query(
+            "SELECT count(*)::int AS n FROM promo_redemptions WHERE promo_id = $1 AND customer_id = $2", promoId, customerId
+        ).first!.decode("n")
+    }
+
+    static func decode(_ row: PostgresRow) throws -> Promo {
+        Promo(
+            id: try row.decode("id"), code: try row.decode("code"), name: try row.decode("name"),
+            type: Promo.Kind(rawValue: try row.decode("promo_type"))!, bonusType: Promo.BonusType(rawValue: try row.decode("bonus_type"))!,
+            bonusValue: try row.decode("bonus_value"), minDeposit: try row.decode("min_deposit"), maxBonus: try row.decode("max_bonus"),
+            startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"), maxTotalUses: try row.decode("max_total_uses", as: Int?.self),
+            maxUsesPerCustomer: try row.decode("max_uses_per_customer"), uses: try row.decode("uses"), active: try row.decode("active"))
+    }
+}

@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // JWT verification (HS256, RS256, ES256) for the customer API; not hand-rolled.
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        // Tests only: reads Docs/openapi.yaml for the contract test.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries: module map + shim header each, imported only by their wrapper.
@@ -138,7 +140,10 @@ let package = Package(
         .testTarget(name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["AMQP", "Curl", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            dependencies: [
+                "AMQP", "Curl", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport",
+                .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "TripayTests", dependencies: ["Tripay", "Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),

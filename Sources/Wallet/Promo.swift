@@ -40,6 +40,29 @@ public struct Promo: Codable, Sendable, Equatable {
         self.active = active
     }
 
+    enum CodingKeys: String, CodingKey {
+        case id, code, name, type, bonusType, bonusValue, minDeposit, maxBonus, startsAt, endsAt, maxTotalUses, maxUsesPerCustomer, uses, active
+    }
+
+    /// Ids leave in lower case, like every id the API shows.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id.uuidString.lowercased(), forKey: .id)
+        try c.encode(code, forKey: .code)
+        try c.encode(name, forKey: .name)
+        try c.encode(type, forKey: .type)
+        try c.encode(bonusType, forKey: .bonusType)
+        try c.encode(bonusValue, forKey: .bonusValue)
+        try c.encode(minDeposit, forKey: .minDeposit)
+        try c.encodeIfPresent(maxBonus, forKey: .maxBonus)
+        try c.encodeIfPresent(startsAt, forKey: .startsAt)
+        try c.encodeIfPresent(endsAt, forKey: .endsAt)
+        try c.encodeIfPresent(maxTotalUses, forKey: .maxTotalUses)
+        try c.encode(maxUsesPerCustomer, forKey: .maxUsesPerCustomer)
+        try c.encode(uses, forKey: .uses)
+        try c.encode(active, forKey: .active)
+    }
+
     /// Percentage: floor(deposit × value / 100), capped at `maxBonus`; fixed: the value (DOMAIN.md).
     public func bonus(for amount: Int64) -> Int64 {
         let raw: Int64

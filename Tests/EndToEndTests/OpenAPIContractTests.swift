@@ -1,0 +1,189 @@
+import ArmadaTestSupport
+import Curl
+import Foundation
+import Testing
+import Yams
+
+/// A JSON value that keeps booleans, integers and fractions apart, for schema checks.
+indirect enum JSON: Decodable, CustomStringConvertible {
+    case bool(Bool), integer(Int64), number(Double), string(String), null, array([JSON]), object([String: JSON])
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSON].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSON].self)) }
+    }
+
+    var description: String {
+        switch self {
+        case .bool(let b): return "\(b)"
+        case .integer(let i): return "\(i)"
+        case .number(let d): return "\(d)"
+        case .string(let s): return "\"\(s)\""
+        case .null: return "null"
+        case .array(let a): return "[\(a.count) items]"
+        case .object(let o): return "{\(o.keys.sorted().joined(separator: ","))}"
+        }
+    }
+}
+
+/// Docs/openapi.yaml, and the checks a response must pass against it.
+struct OpenAPIDocument {
+    let root: [String: Any]
+
+    init() throws {
+        let text = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("Docs/openapi.yaml"), encoding: .utf8)
+        root = try #require(try Yams.load(yaml: text) as? [String: Any])
+    }
+
+    var paths: [String: [String: Any]] { root["paths"] as? [String: [String: Any]] ?? [:] }
+
+    /// Every (METHOD, path template) the document describes.
+    var operations: Set<String> {
+        Set(paths.flatMap { path, item in
+            item.keys.filter { ["get", "post", "put", "patch", "delete"].contains($0) }.map { "\($0.uppercased()) \(path)" }
+        })
+    }
+
+    func resolve(_ node: [String: Any]) -> [String: Any] {
+        guard let ref = node["$ref"] as? String else { return node }
+        var current: Any = root
+        for part in ref.dropFirst(2).split(separator: "/") { current = (current as? [String: Any])?[String(part)] as Any }
+        return resolve(current as? [String: Any] ?? [:])
+    }
+
+    /// Problems with `body` answered with `status` for `operation`; empty when it conforms.
+    func check(operation: String, status: Int, contentType: String?, body: [UInt8]) -> [String] {
+        let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
+        guard let item = paths[parts[1]], let op = item[parts[0].lowercased()] as? [String: Any] else { return ["\(operation) is not documented"] }
+        guard let responses = op["responses"] as? [String: Any], let raw = responses["\(status)"] as? [String: Any] else {
+            return ["\(operation) answered \(status), which is not documented"]
+        }
+        let response = resolve(raw)
+        guard let content = response["content"] as? [String: Any] else { return [] }
+        if content["text/plain"] != nil { return contentType?.hasPrefix("text/plain") == true ? [] : ["\(operation) \(status) is not text/plain"] }
+        guard contentType?.hasPrefix("application/json") == true else { return ["\(operation) \(status): content type \(contentType ?? "none")"] }
+        guard let schema = ((content["application/json"] as? [String: Any])?["schema"]) as? [String: Any] else { return [] }
+        guard let value = try? JSONDecoder().decode(JSON.self, from: Data(body)) else { return ["\(operation) \(status): body is not JSON"] }
+        return validate(value, schema, at: "\(operation) \(status) $")
+    }
+
+    func validate(_ value: JSON, _ rawSchema: [String: Any], at path: String) -> [String] {
+        let schema = resolve(rawSchema)
+        var problems: [String] = []
+        if let types = (schema["type"] as? [String]) ?? (schema["type"] as? String).map({ [$0] }) {
+            let matches = types.contains { type in
+                switch (type, value) {
+                case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null), ("integer", .integer),
+                    ("number", .integer), ("number", .number):
+                    return true
+                default: return false
+                }
+            }
+            if !matches { return ["\(path): \(value) is not \(types.joined(separator: "|"))"] }
+        }
+        if let allowed = schema["enum"] as? [Any] {
+            let ok = allowed.contains { candidate in
+                switch value {
+                case .string(let s): return (candidate as? String) == s
+                case .bool(let b): return (candidate as? Bool) == b
+                case .integer(let i): return (candidate as? Int).map(Int64.init) == i
+                default: return false
+                }
+            }
+            if !ok { problems.append("\(path): \(value) is not one of \(allowed)") }
+        }
+        if case .object(let object) = value {
+            let properties = schema["properties"] as? [String: Any] ?? [:]
+            for key in schema["required"] as? [String] ?? [] where object[key] == nil { problems.append("\(path): missing \(key)") }
+            if (schema["additionalProperties"] as? Bool) == false {
+                for key in object.keys where properties[key] == nil { problems.append("\(path): undocumented field \(key)") }
+            }
+            for (key, child) in object {
+                if let childSchema = properties[key] as? [String: Any] { problems += validate(child, childSchema, at: "\(path).\(key)") }
+            }
+        }
+        if case .array(let items) = value, let itemSchema = schema["items"] as? [String: Any] {
+            for (index, item) in items.enumerated() { problems += validate(item, itemSchema, at: "\(path)[\(index)]") }
+        }
+        return problems
+    }
+}
+
+@Suite("The running ingress against Docs/openapi.yaml")
+struct OpenAPIContractTests {
+    @Test("every documented operation is exercised; every answer is a documented status with a body matching its schema")
+    func contract() async throws {
+        let spec = try OpenAPIDocument()
+        let base = try await RunningSystem.shared.baseURL()
+        let customerId = TestEnvironment.unique("cust")
+        let customer = APIClient(base: base, token: try await Tokens.make(customer: customerId))
+        let admin = APIClient(base: base, token: try await Tokens.make(customer: TestEnvironment.unique("admin"), role: "admin"))
+        let anonymous = APIClient(base: base, token: nil)
+        var exercised: [(operation: String, response: HTTPResponse)] = []
+        func call(_ client: APIClient, _ method: String, _ template: String, _ path: String? = nil, json: String? = nil, key: Bool = false) async throws -> HTTPResponse {
+            let response = try await client.send(method, path ?? template, json: json, idempotencyKey: key ? UUID().uuidString : nil)
+            exercised.append(("\(method) \(template)", response))
+            return response
+        }
+
+        _ = try await call(anonymous, "GET", "/health")
+        _ = try await call(anonymous, "GET", "/ready")
+        _ = try await call(anonymous, "GET", "/metrics")
+        let (callback, signature) = signedCallback(reference: "T0001CONTRACT")
+        let webhook = try await postCallback(base, body: callback, signature: signature)
+        exercised.append(("POST /api/v1/webhooks/tripay", webhook))
+        exercised.append(("POST /api/v1/webhooks/tripay", try await postCallback(base, body: callback, signature: nil)))
+
+        _ = try await call(anonymous, "GET", "/api/v1/wallet")
+        _ = try await call(customer, "GET", "/api/v1/wallet")
+        _ = try await call(customer, "GET", "/api/v1/wallet/transactions")
+        _ = try await call(customer, "GET", "/api/v1/wallet/transactions", "/api/v1/wallet/transactions?limit=0")
+        _ = try await call(customer, "GET", "/api/v1/payment-channels")
+        let created = try await call(customer, "POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, key: true)
+        _ = try await call(customer, "POST", "/api/v1/wallet/deposits", json: #"{"amount": 1, "method": "BRIVA"}"#, key: true)
+        let commandId = try #require(json(created)["commandId"] as? String)
+        let depositId = try #require(json(created)["depositId"] as? String)
+        _ = try await customer.awaitCommand(commandId)
+        _ = try await call(customer, "GET", "/api/v1/commands/{id}", "/api/v1/commands/\(commandId)")
+        _ = try await call(customer, "GET", "/api/v1/wallet/deposits")
+        _ = try await call(customer, "GET", "/api/v1/wallet/deposits/{id}", "/api/v1/wallet/deposits/\(depositId)")
+        _ = try await call(customer, "GET", "/api/v1/wallet/deposits/{id}", "/api/v1/wallet/deposits/\(UUID().uuidString)")
+        _ = try await call(customer, "DELETE", "/api/v1/wallet/deposits/{id}", "/api/v1/wallet/deposits/\(depositId)", key: true)
+        _ = try await call(customer, "PUT", "/api/v1/me/contact", json: #"{"email": "budi@example.test", "name": "Budi", "locale": "id"}"#, key: true)
+        _ = try await call(customer, "PUT", "/api/v1/me/contact", json: #"{"email": "not-an-email"}"#, key: true)
+        _ = try await call(customer, "POST", "/api/v1/promos/validate", json: #"{"code": "NOSUCHPROMO", "amount": 50000}"#)
+        _ = try await call(customer, "GET", "/api/v1/promos/welcome-bonus")
+        _ = try await call(customer, "POST", "/api/v1/promos/welcome-bonus/claim", key: true)
+        _ = try await call(customer, "GET", "/api/v1/admin/promos")
+        let promo = try await call(admin, "POST", "/api/v1/admin/promos",
+            json: #"{"code": "CONTRACT\#(UUID().uuidString.prefix(6))", "name": "Contract", "type": "SPECIAL_EVENT", "bonusType": "FIXED_AMOUNT", "bonusValue": 1000}"#, key: true)
+        let promoCommand = try await admin.awaitCommand(try #require(json(promo)["commandId"] as? String))
+        let promoId = try #require(json(promo)["promoId"] as? String)
+        #expect(promoCommand["status"] as? String == "succeeded")
+        let code = try #require((promoCommand["result"] as? [String: Any])?["code"] as? String)
+        _ = try await call(customer, "POST", "/api/v1/promos/validate", json: #"{"code": "\#(code)", "amount": 50000}"#)
+        _ = try await call(admin, "GET", "/api/v1/admin/promos")
+        _ = try await call(admin, "PATCH", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", json: #"{"name": "Renamed"}"#, key: true)
+        _ = try await call(admin, "PATCH", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", json: #"{"code": "X"}"#, key: true)
+        _ = try await call(admin, "DELETE", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", key: true)
+        _ = try await call(admin, "POST", "/api/v1/admin/wallets/{customerId}/adjustments", "/api/v1/admin/wallets/\(customerId)/adjustments",
+            json: #"{"amount": 5000, "description": "contract"}"#, key: true)
+        _ = try await call(customer, "POST", "/api/v1/admin/wallets/{customerId}/adjustments", "/api/v1/admin/wallets/\(customerId)/adjustments",
+            json: #"{"amount": 5000, "description": "contract"}"#, key: true)
+
+        var problems: [String] = []
+        for (operation, response) in exercised {
+            problems += spec.check(operation: operation, status: response.status, contentType: response.header("content-type"), body: response.body)
+        }
+        #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
+        let missing = spec.operations.subtracting(exercised.map(\.operation))
+        #expect(missing.isEmpty, "documented but not exercised: \(missing.sorted())")
+        #expect(Set(exercised.map { $0.response.status }).isSuperset(of: [200, 202, 401, 403, 404, 422]))
+    }
+}

@@ -146,6 +146,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "TripayTests", dependencies: ["Tripay", "Curl", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "IngressTests", dependencies: ["Ingress", "ArmadaTestSupport", .product(name: "JWTKit", package: "jwt-kit")], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

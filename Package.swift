@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AMQP", "Curl", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport",
+                "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict),

@@ -3,10 +3,22 @@ import HTTPTypes
 import Hummingbird
 
 /// A parsed JSON value that keeps booleans, whole numbers and fractions apart.
-enum JSONValue: Decodable {
+public enum JSONValue: Decodable, Sendable, CustomStringConvertible {
     case bool(Bool), integer(Int64), number(Double), string(String), null, array([JSONValue]), object([String: JSONValue])
 
-    init(from decoder: Decoder) throws {
+    public var description: String {
+        switch self {
+        case .bool(let b): return "\(b)"
+        case .integer(let i): return "\(i)"
+        case .number(let d): return "\(d)"
+        case .string(let s): return "\"\(s)\""
+        case .null: return "null"
+        case .array(let a): return "[\(a.count) items]"
+        case .object(let o): return "{\(o.keys.sorted().joined(separator: ","))}"
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }

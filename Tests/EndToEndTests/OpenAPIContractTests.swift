@@ -1,36 +1,11 @@
 import ArmadaTestSupport
 import Curl
 import Foundation
+import Ingress
 import Testing
 import Yams
 
-/// A JSON value that keeps booleans, integers and fractions apart, for schema checks.
-indirect enum JSON: Decodable, CustomStringConvertible {
-    case bool(Bool), integer(Int64), number(Double), string(String), null, array([JSON]), object([String: JSON])
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSON].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSON].self)) }
-    }
-
-    var description: String {
-        switch self {
-        case .bool(let b): return "\(b)"
-        case .integer(let i): return "\(i)"
-        case .number(let d): return "\(d)"
-        case .string(let s): return "\"\(s)\""
-        case .null: return "null"
-        case .array(let a): return "[\(a.count) items]"
-        case .object(let o): return "{\(o.keys.sorted().joined(separator: ","))}"
-        }
-    }
-}
+typealias JSON = JSONValue
 
 /// Docs/openapi.yaml, and the checks a response must pass against it.
 struct OpenAPIDocument {

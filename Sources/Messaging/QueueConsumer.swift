@@ -154,7 +154,7 @@ public final class QueueConsumer: Service, Sendable {
             } catch {
                 // Could not even record it: let the broker deliver it again.
                 logger.warning("could not record a permanent failure; requeueing", metadata: ["error": "\(error)"])
-                consumerConnection.nack(delivery, requeue: true)
+                await requeueAfterPause(delivery)
             }
         case .poison:
             await deadLetter(delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger, commandId: header.commandId)
@@ -174,7 +174,7 @@ public final class QueueConsumer: Service, Sendable {
                         metadata: ["attempt": "\(failedAttempts)", "retry_in_s": "\(seconds)", "error": "\(error)"])
                 } catch {
                     logger.warning("could not schedule the retry; requeueing", metadata: ["error": "\(error)"])
-                    consumerConnection.nack(delivery, requeue: true)
+                    await requeueAfterPause(delivery)
                 }
             case .deadLetter:
                 await deadLetter(delivery, type: header.type, attempt: failedAttempts, errorClass: "retries-exhausted",
@@ -214,8 +214,21 @@ public final class QueueConsumer: Service, Sendable {
             logger.error("dead-lettered", metadata: ["error_class": "\(errorClass)", "error": "\(reason)", "attempts": "\(attempt)"])
         } catch {
             logger.warning("could not dead-letter; requeueing", metadata: ["error": "\(error)"])
-            consumerConnection.nack(delivery, requeue: true)
+            await requeueAfterPause(delivery)
         }
+    }
+}
+
+extension QueueConsumer {
+    /// Gives a delivery back when its outcome could not be recorded or forwarded (the database
+    /// or the publishing connection is down). Waiting first keeps a short outage from becoming a
+    /// hot redelivery loop that burns through the queue's delivery limit; the wait grows with the
+    /// broker's `x-delivery-count`, up to 5 s, while this delivery holds its prefetch slot.
+    func requeueAfterPause(_ delivery: Delivery) async {
+        let redeliveries = Int(delivery.properties.headers["x-delivery-count"]?.intValue ?? 0)
+        let pause = min(5_000, 250 << min(redeliveries, 5))
+        try? await Task.sleep(for: .milliseconds(pause))
+        consumerConnection.nack(delivery, requeue: true)
     }
 }
 

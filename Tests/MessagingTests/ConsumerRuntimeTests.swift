@@ -132,7 +132,7 @@ struct ConsumerRuntimeTests {
             if message.data.key.hasPrefix("fail") { throw HandlerFailure.permanent("NOPE", "rolled back after sending") }
         }
         let followQueue = TestEnvironment.unique("test.follow-up")
-        try await fixture.publisher.perform { connection in
+        try await fixture.probe.perform { connection in
             try connection.declareQueue(followQueue, type: .classic)
             try connection.bindQueue(followQueue, exchange: Exchange.commands, routingKey: FollowUp.messageType)
         }
@@ -162,17 +162,17 @@ struct ConsumerRuntimeTests {
 
         var received: [String] = []
         _ = await eventually {
-            while let message = try? await fixture.publisher.perform({ try $0.get(queue: followQueue) }) {
+            while let message = try? await fixture.probe.perform({ try $0.get(queue: followQueue) }) {
                 received.append(message.properties.messageId ?? "")
             }
             return !received.isEmpty
         }
         try await Task.sleep(for: .milliseconds(300))
-        while let message = try await fixture.publisher.perform({ try $0.get(queue: followQueue) }) {
+        while let message = try await fixture.probe.perform({ try $0.get(queue: followQueue) }) {
             received.append(message.properties.messageId ?? "")
         }
         #expect(received == [goodID.uuidString.lowercased()])
-        _ = try? await fixture.publisher.perform { try $0.deleteQueue(followQueue) }
+        _ = try? await fixture.probe.perform { try $0.deleteQueue(followQueue) }
         await fixture.stop()
     }
 }

@@ -52,6 +52,9 @@ final class RuntimeFixture: Sendable {
     let policy: QueuePolicy
     let consumerConnection: BrokerClient
     let publisher: BrokerClient
+    /// The test's own connection for publishing input and inspecting queues, so its polling
+    /// never shares a channel with the runtime under test.
+    let probe: BrokerClient
     let pool: PostgresPool
     let relay: OutboxRelay
     let invocations = Shared<[String: Int]>([:])
@@ -72,10 +75,13 @@ final class RuntimeFixture: Sendable {
         logger.logLevel = ProcessInfo.processInfo.environment["ARMADA_TEST_LOG"] == "debug" ? .debug : .critical
         consumerConnection = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
         publisher = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
+        probe = BrokerClient(configuration: configuration, logger: logger) { try topology.apply(on: $0) }
         consumerConnection.start()
         publisher.start()
+        probe.start()
         try await consumerConnection.waitUntilConnected()
         try await publisher.waitUntilConnected()
+        try await probe.waitUntilConnected()
         pool = TestDatabase.pool(size: 4, name: "runtime-tests")
         try await pool.transaction { connection in
             // Parallel tests race on CREATE TABLE IF NOT EXISTS; the lock makes them take turns.
@@ -100,7 +106,7 @@ final class RuntimeFixture: Sendable {
     }
 
     func publishRaw(_ bytes: [UInt8], messageId: String = UUID().uuidString) async throws {
-        try await publisher.publish(exchange: "", routingKey: policy.name, properties: MessageProperties(messageId: messageId), body: bytes)
+        try await probe.publish(exchange: "", routingKey: policy.name, properties: MessageProperties(messageId: messageId), body: bytes)
     }
 
     func effects(_ key: String) async throws -> Int {
@@ -113,23 +119,24 @@ final class RuntimeFixture: Sendable {
     func drainDeadLetters() async throws -> [(properties: MessageProperties, body: [UInt8])] {
         let queue = policy.deadLetterQueue
         var messages: [(MessageProperties, [UInt8])] = []
-        while let message = try await publisher.perform({ try $0.get(queue: queue) }) {
+        while let message = try await probe.perform({ try $0.get(queue: queue) }) {
             let tag = message.deliveryTag
-            try await publisher.perform { try $0.ack(tag) }
+            try await probe.perform { try $0.ack(tag) }
             messages.append((message.properties, message.body))
         }
         return messages
     }
 
     func depth(_ queue: String) async throws -> UInt32 {
-        try await publisher.queueStatus(queue).messages
+        try await probe.queueStatus(queue).messages
     }
 
     func stop() async {
         await consumerConnection.cancelConsumers()
         _ = await running.value?.result
-        for queue in policy.allQueues { _ = try? await publisher.perform { try $0.deleteQueue(queue) } }
+        for queue in policy.allQueues { _ = try? await probe.perform { try $0.deleteQueue(queue) } }
         await consumerConnection.close()
         await publisher.close()
+        await probe.close()
     }
 }

@@ -39,6 +39,7 @@ rabbit_env() {
     RABBITMQ_ADVANCED_CONFIG_FILE="$RABBIT_HOME/advanced.config" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_HOME/enabled_plugins" \
     RABBITMQ_ENABLED_PLUGINS="" \
+    ERL_CRASH_DUMP="$RABBIT_HOME/log/erl_crash.dump" \
     "$@"
 }
 

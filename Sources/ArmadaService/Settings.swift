@@ -10,7 +10,6 @@ public struct Settings: Sendable {
     public var logFormat: String
     /// Handlers in flight per consumer process.
     public var concurrency: Int
-    public var tripayPrivateKey: String?
     public var environment: [String: String]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, defaultMetricsPort: Int = 9100) throws {
@@ -22,7 +21,6 @@ public struct Settings: Sendable {
         logLevel = environment["ARMADA_LOG_LEVEL"] ?? "info"
         logFormat = environment["ARMADA_LOG_FORMAT"] ?? "json"
         concurrency = try Self.int(environment, "ARMADA_CONCURRENCY", default: 8)
-        tripayPrivateKey = environment["TRIPAY_PRIVATE_KEY"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// A secret the process cannot run without: missing means a clear error at start.

@@ -5,6 +5,9 @@ import Glibc
 ///
 /// Foundation's `Process.waitUntilExit` was seen to hang here when the child left a daemon
 /// behind (the broker), so the tests manage children with the plain system calls.
+///
+/// `@unchecked Sendable`: `pid` and `logPath` are constants and `exitStatus` is only touched
+/// under `lock`.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     public let logPath: String

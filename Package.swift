@@ -85,7 +85,9 @@ let package = Package(
         .target(name: "Tripay", dependencies: ["Curl", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
 
         // Business areas.
-        .target(name: "Wallet", dependencies: ["Messaging", "Postgres", "Tripay", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(
+            name: "Wallet", dependencies: ["Messaging", "Postgres", "Tripay", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
 
         // What every executable shares: settings from the environment, logs, metrics, wiring.
         .target(
@@ -114,7 +116,8 @@ let package = Package(
 
         // Thin mains: read settings, wire a ServiceGroup.
         .executableTarget(name: "armada-ingress", dependencies: ["ArmadaService", "Ingress", "Messaging"], swiftSettings: strict),
-        .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Messaging", "Wallet", "Tripay"], swiftSettings: strict),
+        .executableTarget(
+            name: "armada-payments", dependencies: ["ArmadaService", "Messaging", "Wallet", "Tripay"], swiftSettings: strict),
         .executableTarget(
             name: "armadactl",
             dependencies: [
@@ -132,12 +135,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
 
-        .target(name: "ArmadaTestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")], path: "Tests/Support", exclude: ["peers"], swiftSettings: strict),
+        .target(
+            name: "ArmadaTestSupport", dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")], path: "Tests/Support",
+            exclude: ["peers"], swiftSettings: strict),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "ArmadaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "MessagingTests", dependencies: ["Messaging", "AMQP", "Postgres", "Curl", "Wallet", "Tripay", "ArmadaQueues", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "MessagingTests",
+            dependencies: ["Messaging", "AMQP", "Postgres", "Curl", "Wallet", "Tripay", "ArmadaQueues", "ArmadaTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "ArmadaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
@@ -146,7 +155,9 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "TripayTests", dependencies: ["Tripay", "Curl", "ArmadaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "IngressTests", dependencies: ["Ingress", "ArmadaTestSupport", .product(name: "JWTKit", package: "jwt-kit")], swiftSettings: strict),
+        .testTarget(
+            name: "IngressTests", dependencies: ["Ingress", "ArmadaTestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]
 )

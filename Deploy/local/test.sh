@@ -17,6 +17,9 @@ export AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/armada_test"
 export ARMADA_TEST_ISOLATED_AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/armada_test_isolated"
 export ARMADA_BIN_DIR="$PWD/.build/debug"
 
+log "checking formatting (swift format, .swift-format)"
+swift format lint --strict -r Sources Tests Package.swift
+
 log "building"
 swift build --build-tests 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' || true
 test -x .build/debug/armadactl || { log "build failed"; swift build --build-tests; exit 1; }

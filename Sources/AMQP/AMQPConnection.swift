@@ -11,7 +11,8 @@ public enum QueueType: String, Sendable, Codable {
 
 /// What `AMQPConnection.nextEvent` read from the broker.
 public enum AMQPEvent {
-    case delivery(consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String,
+    case delivery(
+        consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String,
         properties: MessageProperties, body: [UInt8])
     case ack(deliveryTag: UInt64, multiple: Bool)
     case nack(deliveryTag: UInt64, multiple: Bool)

@@ -467,7 +467,9 @@ final class IOLoop: @unchecked Sendable {
         connection?.close()
         tearDown(AMQPError(.closed, "client closed"))
         // Publishes that raced the close.
-        for request in requests.withLock({ r in defer { r.removeAll() }; return r }) {
+        for request in requests.withLock({ r in
+            defer { r.removeAll() }; return r
+        }) {
             switch request {
             case .publish(_, let continuation): continuation.resume(throwing: AMQPError(.closed, "client closed"))
             case .perform(let operation): operation(nil)

@@ -27,7 +27,9 @@ public struct JSONLogHandler: LogHandler {
         fields["level"] = event.level.rawValue
         fields["logger"] = label
         fields["msg"] = "\(event.message)"
-        guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard var line = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return
+        }
         line.append(0x0a)
         FileHandle.standardOutput.write(line)
     }

@@ -35,7 +35,8 @@ public enum Observability {
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         router.get("/health") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            Response(
+                status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
     }
 
@@ -43,6 +44,7 @@ public enum Observability {
     public static func metricsServer(port: Int, registry: PrometheusCollectorRegistry, logger: Logger) -> some Service {
         let router = Router()
         addEndpoints(to: router, registry: registry)
-        return Application(router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "armada-metrics"), logger: logger)
+        return Application(
+            router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "armada-metrics"), logger: logger)
     }
 }

@@ -126,25 +126,31 @@ public final class CurlClient: Sendable {
         }
         let context = Unmanaged.passRetained(sink)
         defer { context.release() }
-        try check(armada_curl_setopt_callback(handle, CURLOPT_WRITEFUNCTION, { data, size, count, context in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-            sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
-            return size * count
-        }))
+        try check(
+            armada_curl_setopt_callback(
+                handle, CURLOPT_WRITEFUNCTION,
+                { data, size, count, context in
+                    let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                    sink.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
+                    return size * count
+                }))
         try check(armada_curl_setopt_pointer(handle, CURLOPT_WRITEDATA, context.toOpaque()))
-        try check(armada_curl_setopt_callback(handle, CURLOPT_HEADERFUNCTION, { data, size, count, context in
-            let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-            let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.hasPrefix("HTTP/") {
-                sink.headers.removeAll()  // a new response (after 100 Continue) starts over
-            } else if let colon = line.firstIndex(of: ":") {
-                let name = String(line[..<colon]).trimmingCharacters(in: .whitespaces)
-                let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
-                sink.headers.append((name, value))
-            }
-            return size * count
-        }))
+        try check(
+            armada_curl_setopt_callback(
+                handle, CURLOPT_HEADERFUNCTION,
+                { data, size, count, context in
+                    let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+                    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    if line.hasPrefix("HTTP/") {
+                        sink.headers.removeAll()  // a new response (after 100 Continue) starts over
+                    } else if let colon = line.firstIndex(of: ":") {
+                        let name = String(line[..<colon]).trimmingCharacters(in: .whitespaces)
+                        let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+                        sink.headers.append((name, value))
+                    }
+                    return size * count
+                }))
         try check(armada_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, context.toOpaque()))
 
         try check(curl_easy_perform(handle))
@@ -179,16 +185,19 @@ public final class CurlClient: Sendable {
         let source = UploadSource(Array(message.rendered().utf8))
         let context = Unmanaged.passRetained(source)
         defer { context.release() }
-        try check(armada_curl_setopt_callback(handle, CURLOPT_READFUNCTION, { buffer, size, count, context in
-            let source = Unmanaged<UploadSource>.fromOpaque(context!).takeUnretainedValue()
-            let chunk = min(size * count, source.bytes.count - source.offset)
-            guard chunk > 0, let buffer else { return 0 }
-            source.bytes.withUnsafeBytes { raw in
-                UnsafeMutableRawPointer(buffer).copyMemory(from: raw.baseAddress! + source.offset, byteCount: chunk)
-            }
-            source.offset += chunk
-            return chunk
-        }))
+        try check(
+            armada_curl_setopt_callback(
+                handle, CURLOPT_READFUNCTION,
+                { buffer, size, count, context in
+                    let source = Unmanaged<UploadSource>.fromOpaque(context!).takeUnretainedValue()
+                    let chunk = min(size * count, source.bytes.count - source.offset)
+                    guard chunk > 0, let buffer else { return 0 }
+                    source.bytes.withUnsafeBytes { raw in
+                        UnsafeMutableRawPointer(buffer).copyMemory(from: raw.baseAddress! + source.offset, byteCount: chunk)
+                    }
+                    source.offset += chunk
+                    return chunk
+                }))
         try check(armada_curl_setopt_pointer(handle, CURLOPT_READDATA, context.toOpaque()))
         try check(curl_easy_perform(handle))
     }

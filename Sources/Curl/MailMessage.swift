@@ -11,7 +11,10 @@ public struct SMTPConfiguration: Sendable {
     public var connectTimeout: Double
     public var timeout: Double
 
-    public init(url: String, username: String? = nil, password: String? = nil, requireTLS: Bool = false, connectTimeout: Double = 10, timeout: Double = 30) {
+    public init(
+        url: String, username: String? = nil, password: String? = nil, requireTLS: Bool = false, connectTimeout: Double = 10,
+        timeout: Double = 30
+    ) {
         self.url = url
         self.username = username
         self.password = password
@@ -33,7 +36,10 @@ public struct MailMessage: Sendable {
     public var messageID: String
     public var date: Date
 
-    public init(from: String, fromName: String? = nil, to: [String], subject: String, text: String, html: String? = nil, messageID: String, date: Date = Date()) {
+    public init(
+        from: String, fromName: String? = nil, to: [String], subject: String, text: String, html: String? = nil, messageID: String,
+        date: Date = Date()
+    ) {
         self.from = from
         self.fromName = fromName
         self.to = to
@@ -46,7 +52,9 @@ public struct MailMessage: Sendable {
 
     /// The RFC 5322 message: CRLF line ends, UTF-8 parts in base64, an RFC 2047 subject.
     public func rendered() -> String {
-        let boundary = "armada-" + String(messageID.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }, radix: 16)
+        let boundary =
+            "armada-"
+            + String(messageID.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }, radix: 16)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -71,7 +79,9 @@ public struct MailMessage: Sendable {
     }
 
     private static func part(_ type: String, _ content: String) -> [String] {
-        let encoded = Data(content.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        let encoded = Data(content.utf8).base64EncodedString(options: [
+            .lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed,
+        ])
         return ["Content-Type: \(type); charset=utf-8", "Content-Transfer-Encoding: base64", "", encoded, ""]
     }
 

@@ -23,7 +23,8 @@ public struct APIError: Error, Sendable {
         headers[.contentType] = "application/json"
         var error = ["code": code, "message": message]
         if let field { error["field"] = field }
-        let body = (try? JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes]))
+        let body =
+            (try? JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes]))
             ?? Data(#"{"error":{"code":"INTERNAL_ERROR","message":"error not encodable"}}"#.utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }

@@ -102,7 +102,9 @@ public enum TokenVerifierError: Error, CustomStringConvertible {
 struct Authenticator: RouterMiddleware {
     let verifier: TokenVerifier
 
-    func handle(_ request: Request, context: IngressContext, next: (Request, IngressContext) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: IngressContext, next: (Request, IngressContext) async throws -> Response) async throws
+        -> Response
+    {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
             throw APIError(.unauthorized, "MISSING_TOKEN", "Authorization: Bearer <JWT> is required")
         }

@@ -37,7 +37,8 @@ struct CommandGateway: Sendable {
         }
         // Publishing again for a retried request is harmless: the message id is the command id,
         // and the consumer's inbox takes it once.
-        let envelope = Envelope(id: commandId, data: makeBody(commandId), correlationId: commandId.uuidString.lowercased(), commandId: commandId)
+        let envelope = Envelope(
+            id: commandId, data: makeBody(commandId), correlationId: commandId.uuidString.lowercased(), commandId: commandId)
         do {
             try await broker.publish(
                 exchange: Body.exchange, routingKey: Body.messageType,
@@ -47,7 +48,9 @@ struct CommandGateway: Sendable {
                 body: try envelope.encoded())
         } catch {
             logger.warning("command not published; answering 503", metadata: ["command_id": "\(commandId)", "error": "\(error)"])
-            throw APIError(.serviceUnavailable, "SERVICE_UNAVAILABLE", "the request could not be queued; retry with the same Idempotency-Key", headers: [.retryAfter: "5"])
+            throw APIError(
+                .serviceUnavailable, "SERVICE_UNAVAILABLE", "the request could not be queued; retry with the same Idempotency-Key",
+                headers: [.retryAfter: "5"])
         }
         return commandId
     }

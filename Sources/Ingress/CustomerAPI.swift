@@ -49,7 +49,9 @@ struct CustomerAPI: Sendable {
             }
             return value
         }
-        let entries = try await pool.withConnection { try DepositQueries.ledger(customerId: customer, before: cursor, limit: limit, on: $0) }
+        let entries = try await pool.withConnection {
+            try DepositQueries.ledger(customerId: customer, before: cursor, limit: limit, on: $0)
+        }
         return try encodedResponse(Page(items: entries, nextCursor: entries.count == limit ? entries.last.map { String($0.id) } : nil))
     }
 
@@ -150,7 +152,8 @@ struct CustomerAPI: Sendable {
             "commandId": id.uuidString.lowercased(), "type": try row.decode("command_type", as: String.self),
             "status": try row.decode("status", as: String.self),
         ]
-        if let result = try row.decode("result", as: String?.self), let object = try? JSONSerialization.jsonObject(with: Data(result.utf8)) {
+        if let result = try row.decode("result", as: String?.self), let object = try? JSONSerialization.jsonObject(with: Data(result.utf8))
+        {
             view["result"] = object
         }
         if let code = try row.decode("error_code", as: String?.self) {

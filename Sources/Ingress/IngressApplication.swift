@@ -39,7 +39,9 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
     router.get("/metrics") { _, _ -> Response in
         var buffer: [UInt8] = []
         dependencies.registry.emit(into: &buffer)
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
     }
     TripayWebhookController(privateKey: dependencies.tripayPrivateKey, broker: dependencies.broker, logger: logger)
         .addRoutes(to: router)
@@ -61,7 +63,10 @@ func readiness(_ dependencies: IngressDependencies) async -> Response {
     let broker = dependencies.broker.isConnected
     let status: HTTPResponse.Status = database && broker ? .ok : .serviceUnavailable
     return jsonResponse(
-        ["status": status == .ok ? "ready" : "not_ready", "checks": ["postgres": database ? "up" : "down", "rabbitmq": broker ? "up" : "down"]],
+        [
+            "status": status == .ok ? "ready" : "not_ready",
+            "checks": ["postgres": database ? "up" : "down", "rabbitmq": broker ? "up" : "down"],
+        ],
         status: status)
 }
 

@@ -79,8 +79,10 @@ struct PromoAPI: Sendable {
             code: try body.string("code", required: creating, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$"),
             name: try body.string("name", required: creating, maxLength: 120),
             type: try body.choice("type", required: creating), bonusType: try body.choice("bonusType", required: creating),
-            bonusValue: creating ? try body.int64("bonusValue", in: 1...1_000_000_000) : try body.optionalInt64("bonusValue", in: 1...1_000_000_000),
-            minDeposit: try body.optionalInt64("minDeposit", in: 0...1_000_000_000), maxBonus: try body.optionalInt64("maxBonus", in: 1...1_000_000_000),
+            bonusValue: creating
+                ? try body.int64("bonusValue", in: 1...1_000_000_000) : try body.optionalInt64("bonusValue", in: 1...1_000_000_000),
+            minDeposit: try body.optionalInt64("minDeposit", in: 0...1_000_000_000),
+            maxBonus: try body.optionalInt64("maxBonus", in: 1...1_000_000_000),
             startsAt: try body.date("startsAt"), endsAt: try body.date("endsAt"),
             maxTotalUses: try body.optionalInt64("maxTotalUses", in: 1...100_000_000).map(Int.init),
             maxUsesPerCustomer: try body.optionalInt64("maxUsesPerCustomer", in: 1...1_000).map(Int.init), active: try body.bool("active"))
@@ -98,7 +100,10 @@ struct PromoAPI: Sendable {
             { ManagePromo(action: .create, promoId: MessageID.derive("promo", $0.uuidString), fields: fields) }, customerId: admin,
             idempotencyKey: key, requestFingerprint: Array("POST /admin/promos\n".utf8) + body.raw)
         return try encodedResponse(
-            ["commandId": commandId.uuidString.lowercased(), "promoId": MessageID.derive("promo", commandId.uuidString).uuidString.lowercased(), "status": "pending"],
+            [
+                "commandId": commandId.uuidString.lowercased(),
+                "promoId": MessageID.derive("promo", commandId.uuidString).uuidString.lowercased(), "status": "pending",
+            ],
             status: .accepted)
     }
 

@@ -20,13 +20,21 @@ public enum JSONValue: Decodable, Sendable, CustomStringConvertible {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int64.self) {
+            self = .integer(i)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 }
 
@@ -67,7 +75,9 @@ struct JSONBody {
             throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be a whole number of rupiah", field: name)
         }
         guard range.contains(whole) else {
-            throw APIError(.unprocessableContent, "VALUE_OUT_OF_RANGE", "'\(name)' must be between \(range.lowerBound) and \(range.upperBound)", field: name)
+            throw APIError(
+                .unprocessableContent, "VALUE_OUT_OF_RANGE", "'\(name)' must be between \(range.lowerBound) and \(range.upperBound)",
+                field: name)
         }
         return whole
     }
@@ -167,5 +177,7 @@ let apiEncoder: JSONEncoder = {
 }()
 
 func encodedResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-    Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try apiEncoder.encode(value))))
+    Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(bytes: try apiEncoder.encode(value))))
 }

@@ -43,7 +43,9 @@ struct TripayWebhookController: Sendable {
         do {
             callback = try TripayCallback.decode(body)
         } catch {
-            throw rejected(.badRequest, "MALFORMED_CALLBACK", "the callback body is not a valid Tripay payment_status payload: \(Self.describe(error))")
+            throw rejected(
+                .badRequest, "MALFORMED_CALLBACK", "the callback body is not a valid Tripay payment_status payload: \(Self.describe(error))"
+            )
         }
 
         let envelope = Envelope(
@@ -54,17 +56,24 @@ struct TripayWebhookController: Sendable {
             try await broker.publish(
                 exchange: TripayCallbackReceived.exchange, routingKey: TripayCallbackReceived.messageType,
                 properties: MessageProperties(
-                    messageId: envelope.id.uuidString.lowercased(), correlationId: callback.reference, type: TripayCallbackReceived.messageType,
+                    messageId: envelope.id.uuidString.lowercased(), correlationId: callback.reference,
+                    type: TripayCallbackReceived.messageType,
                     timestamp: UInt64(Date().timeIntervalSince1970)),
                 body: try envelope.encoded())
         } catch {
-            logger.warning("tripay callback not enqueued; answering 503", metadata: ["reference": "\(callback.reference)", "error": "\(error)"])
+            logger.warning(
+                "tripay callback not enqueued; answering 503", metadata: ["reference": "\(callback.reference)", "error": "\(error)"])
             Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", "unavailable")]).increment()
-            return jsonResponse(["success": false, "message": "temporarily unavailable, please retry"], status: .serviceUnavailable, headers: [.retryAfter: "5"])
+            return jsonResponse(
+                ["success": false, "message": "temporarily unavailable, please retry"], status: .serviceUnavailable,
+                headers: [.retryAfter: "5"])
         }
         logger.info(
             "tripay callback enqueued",
-            metadata: ["reference": "\(callback.reference)", "status": "\(callback.status.rawValue)", "message_id": "\(envelope.id.uuidString.lowercased())"])
+            metadata: [
+                "reference": "\(callback.reference)", "status": "\(callback.status.rawValue)",
+                "message_id": "\(envelope.id.uuidString.lowercased())",
+            ])
         Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", "accepted")]).increment()
         return jsonResponse(["success": true])
     }

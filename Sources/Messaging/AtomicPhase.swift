@@ -50,7 +50,8 @@ public enum AtomicPhase {
         let header = EnvelopeHeader(
             id: envelope.id, type: envelope.type, version: envelope.version, correlationId: envelope.correlationId,
             commandId: envelope.commandId)
-        return try await run(handler, body: try envelope.encoded(), header: header, consumer: consumer, attempt: 0, pool: pool, logger: logger)
+        return try await run(
+            handler, body: try envelope.encoded(), header: header, consumer: consumer, attempt: 0, pool: pool, logger: logger)
     }
 
     static func alreadyProcessed(_ id: UUID, consumer: String, pool: PostgresPool) async throws -> Bool {

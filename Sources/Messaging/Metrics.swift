@@ -19,7 +19,8 @@ enum RuntimeMetrics {
         Counter(label: "armada_messages_failed_total", dimensions: [("queue", queue), ("type", type)])
     }
     static func duration(_ queue: String, _ type: String) -> CoreMetrics.Timer {
-        CoreMetrics.Timer(label: "armada_handler_duration_seconds", dimensions: [("queue", queue), ("type", type)], preferredDisplayUnit: .seconds)
+        CoreMetrics.Timer(
+            label: "armada_handler_duration_seconds", dimensions: [("queue", queue), ("type", type)], preferredDisplayUnit: .seconds)
     }
     static let outboxBacklog = Gauge(label: "armada_outbox_backlog")
     static let outboxPublished = Counter(label: "armada_outbox_published_total")

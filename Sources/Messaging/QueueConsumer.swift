@@ -89,7 +89,8 @@ public final class QueueConsumer: Service, Sendable {
         do {
             header = try MessageCoding.decoder().decode(EnvelopeHeader.self, from: Data(delivery.body))
         } catch {
-            await deadLetter(delivery, type: delivery.properties.type ?? "unknown", attempt: attempt, errorClass: "undecodable",
+            await deadLetter(
+                delivery, type: delivery.properties.type ?? "unknown", attempt: attempt, errorClass: "undecodable",
                 reason: "the envelope does not decode: \(error)")
             return
         }
@@ -100,7 +101,8 @@ public final class QueueConsumer: Service, Sendable {
         let queue = configuration.policy.name
 
         guard let handler = handlers[header.type] else {
-            await deadLetter(delivery, type: header.type, attempt: attempt, errorClass: "unknown-type",
+            await deadLetter(
+                delivery, type: header.type, attempt: attempt, errorClass: "unknown-type",
                 reason: "no handler for message type \(header.type) on \(queue)", logger: logger)
             return
         }
@@ -157,7 +159,9 @@ public final class QueueConsumer: Service, Sendable {
                 await requeueAfterPause(delivery)
             }
         case .poison:
-            await deadLetter(delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger, commandId: header.commandId)
+            await deadLetter(
+                delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger,
+                commandId: header.commandId)
         case .transient:
             let failedAttempts = attempt + 1
             switch configuration.policy.afterTransientFailure(failedAttempts: failedAttempts) {
@@ -177,7 +181,8 @@ public final class QueueConsumer: Service, Sendable {
                     await requeueAfterPause(delivery)
                 }
             case .deadLetter:
-                await deadLetter(delivery, type: header.type, attempt: failedAttempts, errorClass: "retries-exhausted",
+                await deadLetter(
+                    delivery, type: header.type, attempt: failedAttempts, errorClass: "retries-exhausted",
                     reason: "\(error)", logger: logger, commandId: header.commandId)
             }
         }
@@ -208,7 +213,9 @@ public final class QueueConsumer: Service, Sendable {
             if let commandId {
                 // The customer sees a failure now; a replay that succeeds later overwrites it.
                 _ = try? await pool.transaction { connection in
-                    try Commands.fail(commandId, code: "PROCESSING_FAILED", message: "the command could not be processed; operators were alerted", on: connection)
+                    try Commands.fail(
+                        commandId, code: "PROCESSING_FAILED", message: "the command could not be processed; operators were alerted",
+                        on: connection)
                 }
             }
             logger.error("dead-lettered", metadata: ["error_class": "\(errorClass)", "error": "\(reason)", "attempts": "\(attempt)"])

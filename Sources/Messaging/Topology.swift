@@ -35,7 +35,10 @@ public struct Topology: Codable, Sendable {
         public var maxAttempts: Int?
         public var delayTiersSeconds: [Int]?
 
-        public init(name: String, consumer: String? = nil, bindings: [Binding], deliveryLimit: Int? = nil, maxAttempts: Int? = nil, delayTiersSeconds: [Int]? = nil) {
+        public init(
+            name: String, consumer: String? = nil, bindings: [Binding], deliveryLimit: Int? = nil, maxAttempts: Int? = nil,
+            delayTiersSeconds: [Int]? = nil
+        ) {
             self.name = name
             self.consumer = consumer
             self.bindings = bindings

@@ -48,7 +48,8 @@ public struct TripayClient: Sendable {
     }
 
     public func paymentChannels() async throws -> [PaymentChannel] {
-        try await call(HTTPRequest(url: configuration.baseURL + "/merchant/payment-channel", headers: authorization), as: [PaymentChannel].self)
+        try await call(
+            HTTPRequest(url: configuration.baseURL + "/merchant/payment-channel", headers: authorization), as: [PaymentChannel].self)
     }
 
     /// Creates a closed payment; the signature over merchant code + merchant ref + amount is added here.
@@ -64,7 +65,9 @@ public struct TripayClient: Sendable {
                 merchantCode: configuration.merchantCode, merchantRef: merchantRef, amount: amount, privateKey: configuration.privateKey))
         let body = Array(try JSONEncoder().encode(request))
         return try await call(
-            HTTPRequest(method: "POST", url: configuration.baseURL + "/transaction/create", headers: authorization + [("Content-Type", "application/json")], body: body),
+            HTTPRequest(
+                method: "POST", url: configuration.baseURL + "/transaction/create",
+                headers: authorization + [("Content-Type", "application/json")], body: body),
             as: TripayTransaction.self)
     }
 
@@ -83,11 +86,13 @@ public struct TripayClient: Sendable {
         do {
             response = try await http.send(request)
         } catch let error as CurlError {
-            throw error.isRetriable ? TripayError.unavailable(error.description) : TripayError.rejected(status: 0, message: error.description)
+            throw error.isRetriable
+                ? TripayError.unavailable(error.description) : TripayError.rejected(status: 0, message: error.description)
         }
         let envelope = try? JSONDecoder().decode(TripayEnvelope<T>.self, from: Data(response.body))
         if response.isRetriableStatus {
-            throw TripayError.unavailable("HTTP \(response.status): \(envelope?.message ?? String(decoding: response.body.prefix(200), as: UTF8.self))")
+            throw TripayError.unavailable(
+                "HTTP \(response.status): \(envelope?.message ?? String(decoding: response.body.prefix(200), as: UTF8.self))")
         }
         guard let envelope else {
             throw TripayError.unavailable("HTTP \(response.status): response is not Tripay's JSON")

@@ -33,7 +33,9 @@ public struct DepositPolicy: Sendable {
     public var callbackURL: String?
     public var returnURL: String?
 
-    public init(maximumAmount: Int64 = 100_000_000, expiry: Duration = .seconds(24 * 3600), callbackURL: String? = nil, returnURL: String? = nil) {
+    public init(
+        maximumAmount: Int64 = 100_000_000, expiry: Duration = .seconds(24 * 3600), callbackURL: String? = nil, returnURL: String? = nil
+    ) {
         self.maximumAmount = maximumAmount
         self.expiry = expiry
         self.callbackURL = callbackURL
@@ -86,7 +88,8 @@ public struct CreateDepositHandler: PreparingMessageHandler {
             return try await tripay.createTransaction(
                 method: channel.code, merchantRef: Deposit.merchantRef(for: command.depositId), amount: command.amount,
                 customerName: contact?.name ?? customerId, customerEmail: contact?.email ?? "\(customerId)@customers.armada.invalid",
-                customerPhone: nil, orderItems: [TripayOrderItem(sku: "WALLET-TOPUP", name: "Top up saldo", price: command.amount, quantity: 1)],
+                customerPhone: nil,
+                orderItems: [TripayOrderItem(sku: "WALLET-TOPUP", name: "Top up saldo", price: command.amount, quantity: 1)],
                 callbackURL: policy.callbackURL, returnURL: policy.returnURL,
                 expiresAt: message.occurredAt.addingTimeInterval(Double(policy.expiry.components.seconds)))
         } catch let error as TripayError {
@@ -148,7 +151,8 @@ public enum PaymentChannels {
         let channels = try await tripay.paymentChannels()
         let rows = try channels.map { ($0.code, $0.active, String(decoding: try JSONEncoder().encode($0), as: UTF8.self)) }
         try await pool.transaction { connection in
-            try connection.execute("DELETE FROM payment_channels WHERE NOT (code = ANY($1::text[]))", "{" + rows.map(\.0).joined(separator: ",") + "}")
+            try connection.execute(
+                "DELETE FROM payment_channels WHERE NOT (code = ANY($1::text[]))", "{" + rows.map(\.0).joined(separator: ",") + "}")
             for (code, active, json) in rows {
                 try connection.execute(
                     """

@@ -49,7 +49,8 @@ public struct DepositReconciler: Sendable {
                 detail = try await tripay.transactionDetail(reference: candidate.reference)
                 if let state = detail?.status, ["PAID", "EXPIRED", "FAILED", "REFUND"].contains(state) { status = state }
             } catch {
-                logger.notice("reconcile: transaction detail failed", metadata: ["reference": "\(candidate.reference)", "error": "\(error)"])
+                logger.notice(
+                    "reconcile: transaction detail failed", metadata: ["reference": "\(candidate.reference)", "error": "\(error)"])
             }
             if status == nil && candidate.expired { status = "EXPIRED" }
             guard let status else { continue }
@@ -95,7 +96,9 @@ public struct DepositReconciler: Sendable {
             data: TripayCallbackReceived(rawBody: raw, receivedAt: Date()), correlationId: candidate.reference)
         try await broker.publish(
             exchange: TripayCallbackReceived.exchange, routingKey: TripayCallbackReceived.messageType,
-            properties: MessageProperties(messageId: envelope.id.uuidString.lowercased(), correlationId: candidate.reference, type: TripayCallbackReceived.messageType),
+            properties: MessageProperties(
+                messageId: envelope.id.uuidString.lowercased(), correlationId: candidate.reference, type: TripayCallbackReceived.messageType
+            ),
             body: try envelope.encoded())
         logger.info("reconcile: published the missing callback", metadata: ["reference": "\(candidate.reference)", "status": "\(status)"])
     }

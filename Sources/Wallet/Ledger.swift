@@ -69,7 +69,9 @@ public enum Ledger {
         _ customerId: String, amount: Int64, reference: LedgerReference, referenceId: String, description: String,
         metadata: String = "{}", on connection: PGConnection
     ) throws -> LedgerPosting {
-        try post(customerId, amount: amount, reference: reference, referenceId: referenceId, description: description, metadata: metadata, on: connection)
+        try post(
+            customerId, amount: amount, reference: reference, referenceId: referenceId, description: description, metadata: metadata,
+            on: connection)
     }
 
     /// Throws `WalletError.insufficientBalance` when the balance does not cover `amount`.
@@ -77,7 +79,9 @@ public enum Ledger {
         _ customerId: String, amount: Int64, reference: LedgerReference, referenceId: String, description: String,
         metadata: String = "{}", on connection: PGConnection
     ) throws -> LedgerPosting {
-        try post(customerId, amount: -amount, reference: reference, referenceId: referenceId, description: description, metadata: metadata, on: connection, requested: amount)
+        try post(
+            customerId, amount: -amount, reference: reference, referenceId: referenceId, description: description, metadata: metadata,
+            on: connection, requested: amount)
     }
 
     private static func post(
@@ -112,12 +116,14 @@ public enum Ledger {
     }
 
     public static func entry(reference: LedgerReference, referenceId: String, on connection: PGConnection) throws -> LedgerEntry? {
-        guard let row = try connection.query(
-            """
-            SELECT id, customer_id, amount, balance_before, balance_after FROM ledger_entries
-            WHERE reference_type = $1 AND reference_id = $2
-            """, reference.rawValue, referenceId
-        ).first else { return nil }
+        guard
+            let row = try connection.query(
+                """
+                SELECT id, customer_id, amount, balance_before, balance_after FROM ledger_entries
+                WHERE reference_type = $1 AND reference_id = $2
+                """, reference.rawValue, referenceId
+            ).first
+        else { return nil }
         return LedgerEntry(
             id: try row.decode("id"), customerId: try row.decode("customer_id"), amount: try row.decode("amount"),
             balanceBefore: try row.decode("balance_before"), balanceAfter: try row.decode("balance_after"),

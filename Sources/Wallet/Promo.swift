@@ -2,7 +2,9 @@ import Foundation
 import Postgres
 
 public struct Promo: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case depositBonus = "DEPOSIT_BONUS", welcomeBonus = "WELCOME_BONUS", specialEvent = "SPECIAL_EVENT" }
+    public enum Kind: String, Codable, Sendable {
+        case depositBonus = "DEPOSIT_BONUS", welcomeBonus = "WELCOME_BONUS", specialEvent = "SPECIAL_EVENT"
+    }
     public enum BonusType: String, Codable, Sendable { case percentage = "PERCENTAGE", fixedAmount = "FIXED_AMOUNT" }
 
     public var id: UUID
@@ -41,7 +43,8 @@ public struct Promo: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, code, name, type, bonusType, bonusValue, minDeposit, maxBonus, startsAt, endsAt, maxTotalUses, maxUsesPerCustomer, uses, active
+        case id, code, name, type, bonusType, bonusValue, minDeposit, maxBonus, startsAt, endsAt, maxTotalUses, maxUsesPerCustomer, uses,
+            active
     }
 
     /// Ids leave in lower case, like every id the API shows.
@@ -121,7 +124,9 @@ public enum Promos {
         """
 
     /// Checks a code for a customer without redeeming it (preview, and the check at deposit creation).
-    public static func evaluate(code: String, customerId: String, amount: Int64?, now: Date, on connection: PGConnection) throws -> Result<(Promo, Int64), PromoRejection> {
+    public static func evaluate(code: String, customerId: String, amount: Int64?, now: Date, on connection: PGConnection) throws -> Result<
+        (Promo, Int64), PromoRejection
+    > {
         let promo = try find(code: code, on: connection, lock: false)
         let uses = try promo.map { try customerUses($0.id, customerId, on: connection) } ?? 0
         return PromoRules.evaluate(promo, customerUses: uses, amount: amount, now: now).map { (promo!, $0) }
@@ -177,7 +182,8 @@ public enum Promos {
             id: try row.decode("id"), code: try row.decode("code"), name: try row.decode("name"),
             type: Promo.Kind(rawValue: try row.decode("promo_type"))!, bonusType: Promo.BonusType(rawValue: try row.decode("bonus_type"))!,
             bonusValue: try row.decode("bonus_value"), minDeposit: try row.decode("min_deposit"), maxBonus: try row.decode("max_bonus"),
-            startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"), maxTotalUses: try row.decode("max_total_uses", as: Int?.self),
+            startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"),
+            maxTotalUses: try row.decode("max_total_uses", as: Int?.self),
             maxUsesPerCustomer: try row.decode("max_uses_per_customer"), uses: try row.decode("uses"), active: try row.decode("active"))
     }
 }

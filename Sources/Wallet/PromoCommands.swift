@@ -30,7 +30,8 @@ public struct ClaimWelcomeBonusHandler: MessageHandler {
         guard let welcome = try Promos.activeWelcome(on: context.connection) else {
             throw HandlerFailure.permanent(PromoRejection.notFound.rawValue, "there is no welcome bonus right now")
         }
-        switch try Promos.redeem(code: welcome.code, customerId: customer, depositId: nil, amount: nil, now: Date(), on: context.connection) {
+        switch try Promos.redeem(code: welcome.code, customerId: customer, depositId: nil, amount: nil, now: Date(), on: context.connection)
+        {
         case .failure(let rejection):
             throw HandlerFailure.permanent(rejection.rawValue, rejection.message)
         case .success(let (promo, bonus)):
@@ -40,7 +41,8 @@ public struct ClaimWelcomeBonusHandler: MessageHandler {
             try context.send(
                 Envelope(
                     id: MessageID.derive("welcome-bonus", promo.id.uuidString, customer),
-                    data: WelcomeBonusCredited(customerId: customer, promoCode: promo.code, amount: bonus, balanceAfter: posting.entry.balanceAfter)))
+                    data: WelcomeBonusCredited(
+                        customerId: customer, promoCode: promo.code, amount: bonus, balanceAfter: posting.entry.balanceAfter)))
             try context.complete(with: ["amount": bonus, "balanceAfter": posting.entry.balanceAfter])
         }
     }
@@ -135,14 +137,18 @@ public struct ManagePromoHandler: MessageHandler {
                 guard updated == 1 else { throw HandlerFailure.permanent("PROMO_NOT_FOUND", "no such promo") }
             case .deactivate:
                 // Deactivated, never deleted: redemptions keep referring to it.
-                guard try connection.execute("UPDATE promos SET active = false, updated_at = now() WHERE id = $1", command.promoId) == 1 else {
+                guard try connection.execute("UPDATE promos SET active = false, updated_at = now() WHERE id = $1", command.promoId) == 1
+                else {
                     throw HandlerFailure.permanent("PROMO_NOT_FOUND", "no such promo")
                 }
             }
         } catch let error as PostgresError where error.sqlState == PostgresError.uniqueViolation {
             let code = error.constraint == "promos_one_active_welcome" ? "WELCOME_BONUS_ALREADY_ACTIVE" : "PROMO_CODE_TAKEN"
-            throw HandlerFailure.permanent(code, error.constraint == "promos_one_active_welcome" ? "another welcome bonus is active" : "a promo with this code exists")
-        } catch let error as PostgresError where error.sqlState == PostgresError.checkViolation || error.sqlState == "22007" || error.sqlState == "22008" {
+            throw HandlerFailure.permanent(
+                code, error.constraint == "promos_one_active_welcome" ? "another welcome bonus is active" : "a promo with this code exists")
+        } catch let error as PostgresError
+            where error.sqlState == PostgresError.checkViolation || error.sqlState == "22007" || error.sqlState == "22008"
+        {
             throw HandlerFailure.permanent("VALIDATION_FAILED", "the promo's values are inconsistent: \(error.constraint ?? error.message)")
         }
         guard let promo = try Promos.find(id: command.promoId, on: connection) else {
@@ -178,9 +184,14 @@ public struct AdjustWalletHandler: MessageHandler {
         let reference = (message.commandId ?? message.id).uuidString.lowercased()
         let metadata = String(decoding: try JSONEncoder().encode(["adminId": command.adminId]), as: UTF8.self)
         do {
-            let posting = command.amount > 0
-                ? try Ledger.credit(command.customerId, amount: command.amount, reference: .adminAdjustment, referenceId: reference, description: command.description, metadata: metadata, on: context.connection)
-                : try Ledger.debit(command.customerId, amount: -command.amount, reference: .adminAdjustment, referenceId: reference, description: command.description, metadata: metadata, on: context.connection)
+            let posting =
+                command.amount > 0
+                ? try Ledger.credit(
+                    command.customerId, amount: command.amount, reference: .adminAdjustment, referenceId: reference,
+                    description: command.description, metadata: metadata, on: context.connection)
+                : try Ledger.debit(
+                    command.customerId, amount: -command.amount, reference: .adminAdjustment, referenceId: reference,
+                    description: command.description, metadata: metadata, on: context.connection)
             try context.complete(with: ["balanceAfter": posting.entry.balanceAfter])
         } catch let error as WalletError {
             throw HandlerFailure.permanent(error.code, error.description)

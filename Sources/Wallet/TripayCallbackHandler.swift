@@ -52,13 +52,16 @@ public struct TripayCallbackHandler: MessageHandler {
     /// no longer applies gives no bonus and the deposit is credited all the same.
     private func applyPromo(to deposit: Deposit, context: HandlerContext) throws -> Int64 {
         guard let code = deposit.promoCode else { return 0 }
-        switch try Promos.redeem(code: code, customerId: deposit.customerId, depositId: deposit.id, amount: deposit.amount, now: Date(), on: context.connection) {
+        switch try Promos.redeem(
+            code: code, customerId: deposit.customerId, depositId: deposit.id, amount: deposit.amount, now: Date(), on: context.connection)
+        {
         case .success(let (_, bonus)):
             try context.connection.execute("UPDATE deposits SET bonus = $2 WHERE id = $1", deposit.id, bonus)
             return bonus
         case .failure(let rejection):
             context.logger.notice("promo not applied at payment", metadata: ["promo": "\(code)", "reason": "\(rejection.rawValue)"])
-            try context.connection.execute("UPDATE deposits SET flag = COALESCE(flag, $2) WHERE id = $1", deposit.id, "PROMO_NOT_APPLIED: \(rejection.rawValue)")
+            try context.connection.execute(
+                "UPDATE deposits SET flag = COALESCE(flag, $2) WHERE id = $1", deposit.id, "PROMO_NOT_APPLIED: \(rejection.rawValue)")
             return 0
         }
     }
@@ -81,7 +84,8 @@ public struct TripayCallbackHandler: MessageHandler {
             else {
                 try Deposits.flag(
                     deposit.id,
-                    reason: "AMOUNT_MISMATCH: expected total \(deposit.totalAmount), callback total \(callback.totalAmount), received \(callback.amountReceived.map(String.init) ?? "none")",
+                    reason:
+                        "AMOUNT_MISMATCH: expected total \(deposit.totalAmount), callback total \(callback.totalAmount), received \(callback.amountReceived.map(String.init) ?? "none")",
                     on: connection)
                 return .amountMismatch
             }

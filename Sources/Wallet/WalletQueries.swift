@@ -56,7 +56,9 @@ public enum DepositQueries {
     }
 
     /// Ledger entries newest first, `after` the id cursor from the previous page.
-    public static func ledger(customerId: String, before cursor: Int64?, limit: Int, on connection: PGConnection) throws -> [LedgerEntryView] {
+    public static func ledger(customerId: String, before cursor: Int64?, limit: Int, on connection: PGConnection) throws
+        -> [LedgerEntryView]
+    {
         try connection.query(
             """
             SELECT id, entry_type, amount, balance_before, balance_after, reference_type, reference_id, description, created_at
@@ -73,7 +75,8 @@ public enum DepositQueries {
 
     static func decode(_ row: PostgresRow) throws -> DepositView {
         DepositView(
-            id: try row.decode("id", as: UUID.self).uuidString.lowercased(), status: try row.decode("status"), amount: try row.decode("amount"), fee: try row.decode("fee"),
+            id: try row.decode("id", as: UUID.self).uuidString.lowercased(), status: try row.decode("status"),
+            amount: try row.decode("amount"), fee: try row.decode("fee"),
             totalAmount: try row.decode("total_amount"), method: try row.decode("method"), paymentName: try row.decode("payment_name"),
             reference: try row.decode("reference"), merchantRef: try row.decode("merchant_ref"), payCode: try row.decode("pay_code"),
             checkoutUrl: try row.decode("checkout_url"), payUrl: try row.decode("pay_url"), qrString: try row.decode("qr_string"),

@@ -12,8 +12,10 @@ do {
     let logger = Logger(label: "armada-payments")
     let topology = try Topology.bundled()
     let policy = try topology.policy(for: "armada.payments")
-    let consumerConnection = try WorkerRuntime.brokerClient(settings: settings, name: "armada-payments-consumer", topology: topology, logger: logger)
-    let publisher = try WorkerRuntime.brokerClient(settings: settings, name: "armada-payments-publisher", topology: topology, logger: logger)
+    let consumerConnection = try WorkerRuntime.brokerClient(
+        settings: settings, name: "armada-payments-consumer", topology: topology, logger: logger)
+    let publisher = try WorkerRuntime.brokerClient(
+        settings: settings, name: "armada-payments-publisher", topology: topology, logger: logger)
     let pool = WorkerRuntime.pool(settings: settings, name: "armada-payments", size: settings.concurrency + 2, logger: logger)
     let relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
     let tripay = TripayClient(configuration: try settings.tripayConfiguration())

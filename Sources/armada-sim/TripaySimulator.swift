@@ -79,7 +79,8 @@ struct TripaySimulator: Sendable {
             totalFee: TripayFee(flat: 5_500, percent: 0), minimumAmount: 10_000, maximumAmount: 100_000_000),
         PaymentChannel(
             group: "E-Wallet", code: "QRIS2", name: "QRIS", feeCustomer: TripayFee(flat: 750, percent: 0.7),
-            totalFee: TripayFee(flat: 750, percent: 0.7), minimumFee: 1_000, maximumFee: 50_000, minimumAmount: 10_000, maximumAmount: 5_000_000),
+            totalFee: TripayFee(flat: 750, percent: 0.7), minimumFee: 1_000, maximumFee: 50_000, minimumAmount: 10_000,
+            maximumAmount: 5_000_000),
         PaymentChannel(
             group: "E-Wallet", code: "OVO", name: "OVO", feeCustomer: TripayFee(flat: 0, percent: 3),
             totalFee: TripayFee(flat: 0, percent: 3), minimumAmount: 10_000, maximumAmount: 2_000_000, active: false),
@@ -160,11 +161,13 @@ struct TripaySimulator: Sendable {
         let transaction = TripayTransaction(
             reference: reference, merchantRef: create.merchantRef, paymentMethod: channel.code, paymentName: channel.name,
             amount: create.amount + fee, feeMerchant: 0, feeCustomer: fee, totalFee: fee, amountReceived: create.amount,
-            payCode: channel.type == "DIRECT" && channel.group == "Virtual Account" ? String((0..<16).map { _ in "0123456789".randomElement()! }) : nil,
+            payCode: channel.type == "DIRECT" && channel.group == "Virtual Account"
+                ? String((0..<16).map { _ in "0123456789".randomElement()! }) : nil,
             payURL: nil, checkoutURL: "http://127.0.0.1:\(settings.port)/checkout/\(reference)", status: "UNPAID",
             expiredTime: create.expiredTime, qrString: channel.code.hasPrefix("QRIS") ? "SIMULATED-QR-\(reference)" : nil,
             qrURL: nil, paidAt: nil)
-        await ledger.store(.init(transaction: transaction, callbackURL: create.callbackURL, method: create.method, requestAmount: create.amount))
+        await ledger.store(
+            .init(transaction: transaction, callbackURL: create.callbackURL, method: create.method, requestAmount: create.amount))
         logger.info("transaction created", metadata: ["reference": "\(reference)", "merchant_ref": "\(create.merchantRef)"])
         return respond(.ok, TripayEnvelope(success: true, message: "", data: transaction))
     }
@@ -186,16 +189,24 @@ struct TripaySimulator: Sendable {
             var status = 0
             var accepted = false
             if let response = try? await http.send(
-                Curl.HTTPRequest(method: "POST", url: url, headers: [
-                    ("Content-Type", "application/json"), ("X-Callback-Event", "payment_status"), ("X-Callback-Signature", signature),
-                ], body: bytes, timeout: 10))
+                Curl.HTTPRequest(
+                    method: "POST", url: url,
+                    headers: [
+                        ("Content-Type", "application/json"), ("X-Callback-Event", "payment_status"), ("X-Callback-Signature", signature),
+                    ], body: bytes, timeout: 10))
             {
                 status = response.status
                 let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
                 accepted = response.status == 200 && (json?["success"] as? Bool) == true
             }
-            await ledger.record(CallbackAttempt(reference: transaction.reference, status: transaction.status, attempt: attempt, httpStatus: status, accepted: accepted))
-            logger.info("callback sent", metadata: ["reference": "\(transaction.reference)", "attempt": "\(attempt)", "http_status": "\(status)", "accepted": "\(accepted)"])
+            await ledger.record(
+                CallbackAttempt(
+                    reference: transaction.reference, status: transaction.status, attempt: attempt, httpStatus: status, accepted: accepted))
+            logger.info(
+                "callback sent",
+                metadata: [
+                    "reference": "\(transaction.reference)", "attempt": "\(attempt)", "http_status": "\(status)", "accepted": "\(accepted)",
+                ])
             if accepted { return }
             if attempt <= settings.callbackRetries { try? await Task.sleep(for: settings.callbackInterval) }
         }

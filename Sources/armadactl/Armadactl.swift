@@ -43,7 +43,8 @@ struct Tooling {
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply the numbered SQL migrations (safe to run twice, or from two processes at once).")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the numbered SQL migrations (safe to run twice, or from two processes at once).")
 
     func run() async throws {
         let tooling = try Tooling()
@@ -57,7 +58,8 @@ struct TopologyCommand: AsyncParsableCommand {
         commandName: "topology", abstract: "The broker topology from Queues/topology.json.", subcommands: [Apply.self])
 
     struct Apply: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Declare exchanges, queues, delay tiers and dead-letter queues (idempotent).")
+        static let configuration = CommandConfiguration(
+            abstract: "Declare exchanges, queues, delay tiers and dead-letter queues (idempotent).")
 
         func run() async throws {
             let tooling = try Tooling()
@@ -81,8 +83,9 @@ struct Queues: AsyncParsableCommand {
         for declaration in topology.queues {
             for name in try topology.policy(for: declaration.name).allQueues {
                 let status = try await client.queueStatus(name)
-                print(name.padding(toLength: 36, withPad: " ", startingAt: 0)
-                    + String(status.messages).padding(toLength: 10, withPad: " ", startingAt: 0) + String(status.consumers))
+                print(
+                    name.padding(toLength: 36, withPad: " ", startingAt: 0)
+                        + String(status.messages).padding(toLength: 10, withPad: " ", startingAt: 0) + String(status.consumers))
             }
         }
         await client.close()
@@ -91,7 +94,8 @@ struct Queues: AsyncParsableCommand {
 
 struct DeadLetters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "dead-letters", abstract: "Inspect, replay or purge a queue's dead letters.", subcommands: [List.self, Replay.self, Purge.self])
+        commandName: "dead-letters", abstract: "Inspect, replay or purge a queue's dead letters.",
+        subcommands: [List.self, Replay.self, Purge.self])
 
     struct Options: ParsableArguments {
         @Option(help: "The work queue, e.g. armada.payments.") var queue: String
@@ -111,8 +115,12 @@ struct DeadLetters: AsyncParsableCommand {
                 shown += 1
                 let h = message.properties.headers
                 print("- id: \(message.properties.messageId ?? "?")  type: \(message.properties.type ?? "?")")
-                print("  error (\(h["x-error-class"]?.stringValue ?? "?"), attempts \(h["x-attempts"]?.stringValue ?? "?")): \(h["x-error"]?.stringValue ?? "?")")
-                print("  from: \(h["x-original-exchange"]?.stringValue ?? "?") / \(h["x-original-routing-key"]?.stringValue ?? "?") at \(h["x-dead-lettered-at"]?.stringValue ?? "?")")
+                print(
+                    "  error (\(h["x-error-class"]?.stringValue ?? "?"), attempts \(h["x-attempts"]?.stringValue ?? "?")): \(h["x-error"]?.stringValue ?? "?")"
+                )
+                print(
+                    "  from: \(h["x-original-exchange"]?.stringValue ?? "?") / \(h["x-original-routing-key"]?.stringValue ?? "?") at \(h["x-dead-lettered-at"]?.stringValue ?? "?")"
+                )
                 print("  body: \(String(decoding: message.body.prefix(400), as: UTF8.self))")
             }
             print("\(shown) dead letter(s) shown from \(queue)")
@@ -122,7 +130,8 @@ struct DeadLetters: AsyncParsableCommand {
     }
 
     struct Replay: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Publish dead letters back to where they came from, with a fresh attempt count.")
+        static let configuration = CommandConfiguration(
+            abstract: "Publish dead letters back to where they came from, with a fresh attempt count.")
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -134,9 +143,10 @@ struct DeadLetters: AsyncParsableCommand {
                 var properties = message.properties
                 let exchange = properties.headers["x-original-exchange"]?.stringValue ?? Exchange.commands
                 let routingKey = properties.headers["x-original-routing-key"]?.stringValue ?? message.routingKey
-                for key in ["x-error", "x-error-class", "x-attempts", "x-attempt", "x-last-error", "x-dead-lettered-at",
-                    "x-original-queue", "x-original-exchange", "x-original-routing-key"]
-                {
+                for key in [
+                    "x-error", "x-error-class", "x-attempts", "x-attempt", "x-last-error", "x-dead-lettered-at",
+                    "x-original-queue", "x-original-exchange", "x-original-routing-key",
+                ] {
                     properties.headers[key] = nil
                 }
                 properties.headers["x-replayed-at"] = .string(ISO8601DateFormatter().string(from: Date()))
@@ -192,7 +202,9 @@ struct DepositCommand: AsyncParsableCommand {
                     id: UUID(), customerId: customer, amount: amount, fee: fee, method: method, reference: reference, expiresAt: expires,
                     on: connection)
             }
-            print("deposit \(deposit.id.uuidString.lowercased()) PENDING: reference \(reference), merchant_ref \(deposit.merchantRef), amount \(deposit.amount), total to pay \(deposit.totalAmount)")
+            print(
+                "deposit \(deposit.id.uuidString.lowercased()) PENDING: reference \(reference), merchant_ref \(deposit.merchantRef), amount \(deposit.amount), total to pay \(deposit.totalAmount)"
+            )
         }
     }
 }

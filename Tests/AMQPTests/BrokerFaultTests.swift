@@ -17,7 +17,8 @@ struct BrokerFaultTests {
         try await publisher.waitUntilConnected()
         try await consumer.waitUntilConnected()
         for index in 0..<count {
-            try await publisher.publish(exchange: "", routingKey: queue, properties: MessageProperties(messageId: "\(index)"), body: Array("\(index)".utf8))
+            try await publisher.publish(
+                exchange: "", routingKey: queue, properties: MessageProperties(messageId: "\(index)"), body: Array("\(index)".utf8))
         }
 
         var seen = Set<Int>()

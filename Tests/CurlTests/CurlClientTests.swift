@@ -19,7 +19,9 @@ struct CurlClientTests {
         let client = CurlClient()
         let body = Array(#"{"amount": 150000, "note": "héllo"}"#.utf8)
         let response = try await client.send(
-            HTTPRequest(method: "POST", url: base + "/transaction/create", headers: [("Authorization", "Bearer dev-fake"), ("Content-Type", "application/json")], body: body))
+            HTTPRequest(
+                method: "POST", url: base + "/transaction/create",
+                headers: [("Authorization", "Bearer dev-fake"), ("Content-Type", "application/json")], body: body))
         #expect(response.status == 200)
         #expect(response.header("x-echo") == "yes")
         #expect(response.header("CONTENT-TYPE") == "application/json")

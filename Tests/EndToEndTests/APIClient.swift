@@ -12,7 +12,9 @@ enum Tokens {
         func verify(using algorithm: some JWTAlgorithm) throws {}
     }
 
-    static func make(customer: String, role: String = "customer", expiresIn: TimeInterval = 3600, secret: String = testJWTSecret) async throws -> String {
+    static func make(customer: String, role: String = "customer", expiresIn: TimeInterval = 3600, secret: String = testJWTSecret)
+        async throws -> String
+    {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return try await keys.sign(Claims(sub: .init(value: customer), role: role, exp: .init(value: Date().addingTimeInterval(expiresIn))))
@@ -24,12 +26,15 @@ struct APIClient {
     let base: String
     let token: String?
 
-    func send(_ method: String, _ path: String, json: String? = nil, idempotencyKey: String? = nil, contentType: String = "application/json") async throws -> HTTPResponse {
+    func send(
+        _ method: String, _ path: String, json: String? = nil, idempotencyKey: String? = nil, contentType: String = "application/json"
+    ) async throws -> HTTPResponse {
         var headers: [(name: String, value: String)] = []
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         if let idempotencyKey { headers.append(("Idempotency-Key", idempotencyKey)) }
         if json != nil { headers.append(("Content-Type", contentType)) }
-        return try await CurlClient().send(HTTPRequest(method: method, url: base + path, headers: headers, body: json.map { Array($0.utf8) }))
+        return try await CurlClient().send(
+            HTTPRequest(method: method, url: base + path, headers: headers, body: json.map { Array($0.utf8) }))
     }
 
     /// Polls `GET /commands/{id}` until it leaves `pending`.

@@ -16,7 +16,8 @@ struct CustomerAPIEndToEndTests {
         let api = APIClient(base: base, token: try await Tokens.make(customer: customer))
         let key = UUID().uuidString
 
-        let accepted = try await api.send("POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, idempotencyKey: key)
+        let accepted = try await api.send(
+            "POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, idempotencyKey: key)
         #expect(accepted.status == 202)
         let commandId = try #require(json(accepted)["commandId"] as? String)
         let depositId = try #require(json(accepted)["depositId"] as? String)
@@ -53,10 +54,12 @@ struct CustomerAPIEndToEndTests {
         #expect(items.first?["amount"] as? Int == 150_000)
 
         // The same request again is the same command; the same key with another body is refused.
-        let again = try await api.send("POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, idempotencyKey: key)
+        let again = try await api.send(
+            "POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, idempotencyKey: key)
         #expect(again.status == 202)
         #expect(json(again)["commandId"] as? String == commandId)
-        let reused = try await api.send("POST", "/api/v1/wallet/deposits", json: #"{"amount": 200000, "method": "BRIVA"}"#, idempotencyKey: key)
+        let reused = try await api.send(
+            "POST", "/api/v1/wallet/deposits", json: #"{"amount": 200000, "method": "BRIVA"}"#, idempotencyKey: key)
         #expect(reused.status == 422)
         #expect(errorCode(reused) == "IDEMPOTENCY_KEY_REUSED")
         #expect(try await balance(customer, pool) == 150_000)
@@ -77,7 +80,8 @@ struct CustomerAPIEndToEndTests {
         let base = try await RunningSystem.shared.baseURL()
         let customer = TestEnvironment.unique("cust")
         let api = APIClient(base: base, token: try await Tokens.make(customer: customer))
-        let accepted = try await api.send("POST", "/api/v1/wallet/deposits", json: #"{"amount": 50000, "method": "OVO"}"#, idempotencyKey: UUID().uuidString)
+        let accepted = try await api.send(
+            "POST", "/api/v1/wallet/deposits", json: #"{"amount": 50000, "method": "OVO"}"#, idempotencyKey: UUID().uuidString)
         #expect(accepted.status == 202)
         let command = try await api.awaitCommand(try #require(json(accepted)["commandId"] as? String))
         #expect(command["status"] as? String == "failed")
@@ -110,7 +114,10 @@ struct CustomerAPIEndToEndTests {
         }
         #expect(try await code(nil) == (401, "MISSING_TOKEN"))
         #expect(try await code("not.a.jwt") == (401, "INVALID_TOKEN"))
-        #expect(try await code(try await Tokens.make(customer: "c", secret: "another-fake-secret-that-is-long-enough-for-hs256")) == (401, "INVALID_TOKEN"))
+        #expect(
+            try await code(try await Tokens.make(customer: "c", secret: "another-fake-secret-that-is-long-enough-for-hs256")) == (
+                401, "INVALID_TOKEN"
+            ))
         #expect(try await code(try await Tokens.make(customer: "c", expiresIn: -60)) == (401, "TOKEN_EXPIRED"))
         #expect(try await code(try await Tokens.make(customer: "c", role: "superuser")) == (401, "INVALID_TOKEN"))
         let ok = try await code(try await Tokens.make(customer: "c"))
@@ -121,7 +128,9 @@ struct CustomerAPIEndToEndTests {
     func malformedRequests() async throws {
         let base = try await RunningSystem.shared.baseURL()
         let api = APIClient(base: base, token: try await Tokens.make(customer: TestEnvironment.unique("cust")))
-        func post(_ body: String, key: String? = UUID().uuidString, contentType: String = "application/json") async throws -> (Int, String?, String?) {
+        func post(_ body: String, key: String? = UUID().uuidString, contentType: String = "application/json") async throws -> (
+            Int, String?, String?
+        ) {
             let response = try await api.send("POST", "/api/v1/wallet/deposits", json: body, idempotencyKey: key, contentType: contentType)
             return (response.status, errorCode(response), (json(response)["error"] as? [String: Any])?["field"] as? String)
         }

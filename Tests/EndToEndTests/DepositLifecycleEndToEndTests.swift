@@ -13,7 +13,8 @@ struct DepositLifecycleEndToEndTests {
     func createdDeposit() async throws -> (APIClient, String, String) {
         let base = try await RunningSystem.shared.baseURL()
         let api = APIClient(base: base, token: try await Tokens.make(customer: TestEnvironment.unique("cust")))
-        let accepted = try await api.send("POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, idempotencyKey: UUID().uuidString)
+        let accepted = try await api.send(
+            "POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, idempotencyKey: UUID().uuidString)
         let command = try await api.awaitCommand(try #require(json(accepted)["commandId"] as? String))
         let result = try #require(command["result"] as? [String: Any], "\(command)")
         return (api, try #require(result["id"] as? String), try #require(result["reference"] as? String))
@@ -46,7 +47,8 @@ struct DepositLifecycleEndToEndTests {
         let (api, depositId, reference) = try await createdDeposit()
         let simulator = await RunningSystem.shared.simulatorURL
         // Paid at Tripay, but no callback reaches us.
-        let paid = try await CurlClient().send(HTTPRequest(method: "POST", url: simulator + "/_sim/transactions/\(reference)/pay?callback=false"))
+        let paid = try await CurlClient().send(
+            HTTPRequest(method: "POST", url: simulator + "/_sim/transactions/\(reference)/pay?callback=false"))
         #expect(paid.status == 202)
         let credited = await eventually(timeout: .seconds(15)) {
             json((try? await api.send("GET", "/api/v1/wallet")) ?? HTTPResponseBox.empty)["balance"] as? Int == 150_000
@@ -75,7 +77,10 @@ struct DepositLifecycleEndToEndTests {
         }
         #expect(expired)
         let event = try await pool.withConnection {
-            try $0.query("SELECT count(*)::int AS n FROM outbox WHERE message_type = 'event.deposit.expired' AND body LIKE '%' || $1 || '%'", reference).first!.decode("n", as: Int.self)
+            try $0.query(
+                "SELECT count(*)::int AS n FROM outbox WHERE message_type = 'event.deposit.expired' AND body LIKE '%' || $1 || '%'",
+                reference
+            ).first!.decode("n", as: Int.self)
         }
         #expect(event == 1)
     }

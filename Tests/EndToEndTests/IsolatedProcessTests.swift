@@ -11,7 +11,8 @@ import Wallet
 @Suite("Processes on an isolated vhost", .serialized)
 struct IsolatedProcessTests {
     let pool = TestDatabase.pool(size: 2, name: "e2e-isolated")
-    let amqpURL = ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/armada_test_isolated"
+    let amqpURL =
+        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/armada_test_isolated"
 
     @Test("rejected callbacks publish nothing; an accepted one publishes exactly one message")
     func nothingPublishedForRejects() async throws {
@@ -69,7 +70,8 @@ struct IsolatedProcessTests {
             exchange: Exchange.commands, routingKey: TripayCallbackReceived.messageType,
             properties: MessageProperties(messageId: envelope.id.uuidString), body: try envelope.encoded())
 
-        let (crashing, _, _) = try launch("armada-payments", amqpURL: amqpURL, extra: ["ARMADA_FAULT_CRASH_AFTER_COMMIT": TripayCallbackReceived.messageType])
+        let (crashing, _, _) = try launch(
+            "armada-payments", amqpURL: amqpURL, extra: ["ARMADA_FAULT_CRASH_AFTER_COMMIT": TripayCallbackReceived.messageType])
         let exit = await crashing.wait(timeout: .seconds(30))
         #expect(exit == 86, "the worker exited at the fault point: \(crashing.log)")
         #expect(try await balance(customer, pool) == 150_000, "the transaction committed before the crash")
@@ -78,7 +80,9 @@ struct IsolatedProcessTests {
         #expect(requeued)
 
         let (worker, _, _) = try launch("armada-payments", amqpURL: amqpURL)
-        let drained = await eventually { (try? await broker.queueStatus("armada.payments").messages) == 0 && worker.log.contains("already processed") }
+        let drained = await eventually {
+            (try? await broker.queueStatus("armada.payments").messages) == 0 && worker.log.contains("already processed")
+        }
         #expect(drained, "the redelivery was consumed as a duplicate: \(worker.log)")
         #expect(try await balance(customer, pool) == 150_000)
         #expect(try await ledgerCount(customer, pool) == 1)

@@ -20,9 +20,10 @@ struct OpenAPIDocument {
 
     /// Every (METHOD, path template) the document describes.
     var operations: Set<String> {
-        Set(paths.flatMap { path, item in
-            item.keys.filter { ["get", "post", "put", "patch", "delete"].contains($0) }.map { "\($0.uppercased()) \(path)" }
-        })
+        Set(
+            paths.flatMap { path, item in
+                item.keys.filter { ["get", "post", "put", "patch", "delete"].contains($0) }.map { "\($0.uppercased()) \(path)" }
+            })
     }
 
     func resolve(_ node: [String: Any]) -> [String: Any] {
@@ -35,16 +36,24 @@ struct OpenAPIDocument {
     /// Problems with `body` answered with `status` for `operation`; empty when it conforms.
     func check(operation: String, status: Int, contentType: String?, body: [UInt8]) -> [String] {
         let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
-        guard let item = paths[parts[1]], let op = item[parts[0].lowercased()] as? [String: Any] else { return ["\(operation) is not documented"] }
+        guard let item = paths[parts[1]], let op = item[parts[0].lowercased()] as? [String: Any] else {
+            return ["\(operation) is not documented"]
+        }
         guard let responses = op["responses"] as? [String: Any], let raw = responses["\(status)"] as? [String: Any] else {
             return ["\(operation) answered \(status), which is not documented"]
         }
         let response = resolve(raw)
         guard let content = response["content"] as? [String: Any] else { return [] }
-        if content["text/plain"] != nil { return contentType?.hasPrefix("text/plain") == true ? [] : ["\(operation) \(status) is not text/plain"] }
-        guard contentType?.hasPrefix("application/json") == true else { return ["\(operation) \(status): content type \(contentType ?? "none")"] }
+        if content["text/plain"] != nil {
+            return contentType?.hasPrefix("text/plain") == true ? [] : ["\(operation) \(status) is not text/plain"]
+        }
+        guard contentType?.hasPrefix("application/json") == true else {
+            return ["\(operation) \(status): content type \(contentType ?? "none")"]
+        }
         guard let schema = ((content["application/json"] as? [String: Any])?["schema"]) as? [String: Any] else { return [] }
-        guard let value = try? JSONDecoder().decode(JSON.self, from: Data(body)) else { return ["\(operation) \(status): body is not JSON"] }
+        guard let value = try? JSONDecoder().decode(JSON.self, from: Data(body)) else {
+            return ["\(operation) \(status): body is not JSON"]
+        }
         return validate(value, schema, at: "\(operation) \(status) $")
     }
 
@@ -54,7 +63,8 @@ struct OpenAPIDocument {
         if let types = (schema["type"] as? [String]) ?? (schema["type"] as? String).map({ [$0] }) {
             let matches = types.contains { type in
                 switch (type, value) {
-                case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null), ("integer", .integer),
+                case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null),
+                    ("integer", .integer),
                     ("number", .integer), ("number", .number):
                     return true
                 default: return false
@@ -101,7 +111,9 @@ struct OpenAPIContractTests {
         let admin = APIClient(base: base, token: try await Tokens.make(customer: TestEnvironment.unique("admin"), role: "admin"))
         let anonymous = APIClient(base: base, token: nil)
         var exercised: [(operation: String, response: HTTPResponse)] = []
-        func call(_ client: APIClient, _ method: String, _ template: String, _ path: String? = nil, json: String? = nil, key: Bool = false) async throws -> HTTPResponse {
+        func call(_ client: APIClient, _ method: String, _ template: String, _ path: String? = nil, json: String? = nil, key: Bool = false)
+            async throws -> HTTPResponse
+        {
             let response = try await client.send(method, path ?? template, json: json, idempotencyKey: key ? UUID().uuidString : nil)
             exercised.append(("\(method) \(template)", response))
             return response
@@ -120,7 +132,8 @@ struct OpenAPIContractTests {
         _ = try await call(customer, "GET", "/api/v1/wallet/transactions")
         _ = try await call(customer, "GET", "/api/v1/wallet/transactions", "/api/v1/wallet/transactions?limit=0")
         _ = try await call(customer, "GET", "/api/v1/payment-channels")
-        let created = try await call(customer, "POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, key: true)
+        let created = try await call(
+            customer, "POST", "/api/v1/wallet/deposits", json: #"{"amount": 150000, "method": "BRIVA"}"#, key: true)
         _ = try await call(customer, "POST", "/api/v1/wallet/deposits", json: #"{"amount": 1, "method": "BRIVA"}"#, key: true)
         let commandId = try #require(json(created)["commandId"] as? String)
         let depositId = try #require(json(created)["depositId"] as? String)
@@ -130,31 +143,40 @@ struct OpenAPIContractTests {
         _ = try await call(customer, "GET", "/api/v1/wallet/deposits/{id}", "/api/v1/wallet/deposits/\(depositId)")
         _ = try await call(customer, "GET", "/api/v1/wallet/deposits/{id}", "/api/v1/wallet/deposits/\(UUID().uuidString)")
         _ = try await call(customer, "DELETE", "/api/v1/wallet/deposits/{id}", "/api/v1/wallet/deposits/\(depositId)", key: true)
-        _ = try await call(customer, "PUT", "/api/v1/me/contact", json: #"{"email": "budi@example.test", "name": "Budi", "locale": "id"}"#, key: true)
+        _ = try await call(
+            customer, "PUT", "/api/v1/me/contact", json: #"{"email": "budi@example.test", "name": "Budi", "locale": "id"}"#, key: true)
         _ = try await call(customer, "PUT", "/api/v1/me/contact", json: #"{"email": "not-an-email"}"#, key: true)
         _ = try await call(customer, "POST", "/api/v1/promos/validate", json: #"{"code": "NOSUCHPROMO", "amount": 50000}"#)
         _ = try await call(customer, "GET", "/api/v1/promos/welcome-bonus")
         _ = try await call(customer, "POST", "/api/v1/promos/welcome-bonus/claim", key: true)
         _ = try await call(customer, "GET", "/api/v1/admin/promos")
-        let promo = try await call(admin, "POST", "/api/v1/admin/promos",
-            json: #"{"code": "CONTRACT\#(UUID().uuidString.prefix(6))", "name": "Contract", "type": "SPECIAL_EVENT", "bonusType": "FIXED_AMOUNT", "bonusValue": 1000}"#, key: true)
+        let promo = try await call(
+            admin, "POST", "/api/v1/admin/promos",
+            json:
+                #"{"code": "CONTRACT\#(UUID().uuidString.prefix(6))", "name": "Contract", "type": "SPECIAL_EVENT", "bonusType": "FIXED_AMOUNT", "bonusValue": 1000}"#,
+            key: true)
         let promoCommand = try await admin.awaitCommand(try #require(json(promo)["commandId"] as? String))
         let promoId = try #require(json(promo)["promoId"] as? String)
         #expect(promoCommand["status"] as? String == "succeeded")
         let code = try #require((promoCommand["result"] as? [String: Any])?["code"] as? String)
         _ = try await call(customer, "POST", "/api/v1/promos/validate", json: #"{"code": "\#(code)", "amount": 50000}"#)
         _ = try await call(admin, "GET", "/api/v1/admin/promos")
-        _ = try await call(admin, "PATCH", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", json: #"{"name": "Renamed"}"#, key: true)
-        _ = try await call(admin, "PATCH", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", json: #"{"code": "X"}"#, key: true)
+        _ = try await call(
+            admin, "PATCH", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", json: #"{"name": "Renamed"}"#, key: true)
+        _ = try await call(
+            admin, "PATCH", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", json: #"{"code": "X"}"#, key: true)
         _ = try await call(admin, "DELETE", "/api/v1/admin/promos/{id}", "/api/v1/admin/promos/\(promoId)", key: true)
-        _ = try await call(admin, "POST", "/api/v1/admin/wallets/{customerId}/adjustments", "/api/v1/admin/wallets/\(customerId)/adjustments",
+        _ = try await call(
+            admin, "POST", "/api/v1/admin/wallets/{customerId}/adjustments", "/api/v1/admin/wallets/\(customerId)/adjustments",
             json: #"{"amount": 5000, "description": "contract"}"#, key: true)
-        _ = try await call(customer, "POST", "/api/v1/admin/wallets/{customerId}/adjustments", "/api/v1/admin/wallets/\(customerId)/adjustments",
+        _ = try await call(
+            customer, "POST", "/api/v1/admin/wallets/{customerId}/adjustments", "/api/v1/admin/wallets/\(customerId)/adjustments",
             json: #"{"amount": 5000, "description": "contract"}"#, key: true)
 
         var problems: [String] = []
         for (operation, response) in exercised {
-            problems += spec.check(operation: operation, status: response.status, contentType: response.header("content-type"), body: response.body)
+            problems += spec.check(
+                operation: operation, status: response.status, contentType: response.header("content-type"), body: response.body)
         }
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
         let missing = spec.operations.subtracting(exercised.map(\.operation))

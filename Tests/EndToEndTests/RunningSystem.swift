@@ -13,7 +13,9 @@ let testTripayAPIKey = "DEV-test-fake-tripay-api-key"
 let testJWTSecret = "test-fake-jwt-secret-for-hs256-at-least-32-bytes"
 
 /// Starts an Armada executable from the build folder against the test stack.
-func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort: Int = freePort(), extra: [String: String] = [:]) throws -> (ChildProcess, httpPort: Int, metricsPort: Int) {
+func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort: Int = freePort(), extra: [String: String] = [:]) throws
+    -> (ChildProcess, httpPort: Int, metricsPort: Int)
+{
     let metricsPort = freePort()
     var environment = [
         "DATABASE_URL": TestEnvironment.databaseURL, "AMQP_URL": amqpURL, "TRIPAY_PRIVATE_KEY": testTripayKey,
@@ -70,9 +72,12 @@ actor RunningSystem {
 }
 
 /// A Tripay callback body and its signature.
-func signedCallback(reference: String, status: String = "PAID", total: Int64 = 154_250, received: Int64 = 150_000, key: String = testTripayKey) -> (body: [UInt8], signature: String) {
+func signedCallback(
+    reference: String, status: String = "PAID", total: Int64 = 154_250, received: Int64 = 150_000, key: String = testTripayKey
+) -> (body: [UInt8], signature: String) {
     let body = Array(
-        #"{"reference":"\#(reference)","merchant_ref":"DEP-X","payment_method":"BRI Virtual Account","payment_method_code":"BRIVA","total_amount":\#(total),"fee_merchant":0,"fee_customer":4250,"total_fee":4250,"amount_received":\#(received),"is_closed_payment":1,"status":"\#(status)","paid_at":1764058530,"note":null}"#.utf8)
+        #"{"reference":"\#(reference)","merchant_ref":"DEP-X","payment_method":"BRI Virtual Account","payment_method_code":"BRIVA","total_amount":\#(total),"fee_merchant":0,"fee_customer":4250,"total_fee":4250,"amount_received":\#(received),"is_closed_payment":1,"status":"\#(status)","paid_at":1764058530,"note":null}"#
+            .utf8)
     return (body, TripaySignature.callback(body: body, privateKey: key))
 }
 
@@ -108,7 +113,9 @@ func balance(_ customer: String, _ pool: PostgresPool) async throws -> Int64 {
 }
 
 func ledgerCount(_ customer: String, _ pool: PostgresPool) async throws -> Int {
-    try await pool.withConnection { try $0.query("SELECT count(*)::int AS n FROM ledger_entries WHERE customer_id = $1", customer).first!.decode("n") }
+    try await pool.withConnection {
+        try $0.query("SELECT count(*)::int AS n FROM ledger_entries WHERE customer_id = $1", customer).first!.decode("n")
+    }
 }
 
 func brokerClient(_ url: String) async throws -> BrokerClient {

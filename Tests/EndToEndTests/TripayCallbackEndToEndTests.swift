@@ -55,7 +55,8 @@ struct TripayCallbackEndToEndTests {
         let badSignature = try await postCallback(base, body: body, signature: String(repeating: "a", count: 64))
         #expect(badSignature.status == 401)
         #expect(errorCode(badSignature) == "INVALID_SIGNATURE")
-        let otherKey = try await postCallback(base, body: body, signature: signedCallback(reference: "T0001REJECT", key: "another-fake-key").signature)
+        let otherKey = try await postCallback(
+            base, body: body, signature: signedCallback(reference: "T0001REJECT", key: "another-fake-key").signature)
         #expect(errorCode(otherKey) == "INVALID_SIGNATURE")
         let missing = try await postCallback(base, body: body, signature: nil)
         #expect(missing.status == 401)
@@ -73,7 +74,9 @@ struct TripayCallbackEndToEndTests {
         let missingField = try await postCallback(base, body: incomplete, signature: signedCallbackSignature(incomplete))
         #expect(errorCode(missingField) == "MALFORMED_CALLBACK")
         let unknownStatus = Array(#"{"reference":"T1","total_amount":1,"status":"MAYBE"}"#.utf8)
-        #expect(errorCode(try await postCallback(base, body: unknownStatus, signature: signedCallbackSignature(unknownStatus))) == "MALFORMED_CALLBACK")
+        #expect(
+            errorCode(try await postCallback(base, body: unknownStatus, signature: signedCallbackSignature(unknownStatus)))
+                == "MALFORMED_CALLBACK")
         let huge = [UInt8](repeating: 0x20, count: 100_000)
         let tooLarge = try await postCallback(base, body: huge, signature: signedCallbackSignature(huge))
         #expect(tooLarge.status == 413)

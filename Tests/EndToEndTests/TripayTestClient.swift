@@ -10,11 +10,14 @@ struct TripayTestClient {
     let base: String
 
     func create(amount: Int64) async throws -> TripayTransaction {
-        try await TripayClient(configuration: TripayConfiguration(baseURL: base, apiKey: testTripayAPIKey, privateKey: testTripayKey, merchantCode: "T0001"))
-            .createTransaction(
-                method: "BRIVA", merchantRef: TestEnvironment.unique("DEP"), amount: amount, customerName: "t", customerEmail: "t@example.test",
-                customerPhone: nil, orderItems: [TripayOrderItem(sku: "T", name: "t", price: amount, quantity: 1)], callbackURL: nil, returnURL: nil,
-                expiresAt: Date().addingTimeInterval(3600))
+        try await TripayClient(
+            configuration: TripayConfiguration(baseURL: base, apiKey: testTripayAPIKey, privateKey: testTripayKey, merchantCode: "T0001")
+        )
+        .createTransaction(
+            method: "BRIVA", merchantRef: TestEnvironment.unique("DEP"), amount: amount, customerName: "t", customerEmail: "t@example.test",
+            customerPhone: nil, orderItems: [TripayOrderItem(sku: "T", name: "t", price: amount, quantity: 1)], callbackURL: nil,
+            returnURL: nil,
+            expiresAt: Date().addingTimeInterval(3600))
     }
 
     struct Attempt: Decodable {

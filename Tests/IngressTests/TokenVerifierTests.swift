@@ -1,8 +1,9 @@
 import ArmadaTestSupport
 import Foundation
-@testable import Ingress
 import JWTKit
 import Testing
+
+@testable import Ingress
 
 struct TestClaims: JWTPayload {
     var sub: SubjectClaim
@@ -46,9 +47,11 @@ struct TokenVerifierTests {
     func rs256() async throws {
         let directory = NSTemporaryDirectory() + "armada-rsa-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let (status, output) = try await ChildProcess.run("/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", directory + "/key.pem"])
+        let (status, output) = try await ChildProcess.run(
+            "/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", directory + "/key.pem"])
         #expect(status == 0, "\(output)")
-        _ = try await ChildProcess.run("/usr/bin/openssl", ["pkey", "-in", directory + "/key.pem", "-pubout", "-out", directory + "/pub.pem"])
+        _ = try await ChildProcess.run(
+            "/usr/bin/openssl", ["pkey", "-in", directory + "/key.pem", "-pubout", "-out", directory + "/pub.pem"])
         let privatePEM = try String(contentsOfFile: directory + "/key.pem", encoding: .utf8)
         let publicPEM = try String(contentsOfFile: directory + "/pub.pem", encoding: .utf8)
         let signer = JWTKeyCollection()

@@ -75,9 +75,11 @@ struct ConsumerRuntimeTests {
     func undecodableDeadLettered() async throws {
         let fixture = try await RuntimeFixture { message, context, _ in try recordEffect(message, context) }
         try await fixture.publishRaw(Array("this is not an envelope".utf8), messageId: "garbage-1")
-        let unknownType = #"{"id":"\#(UUID().uuidString)","type":"test.nobody-handles-this","version":1,"occurredAt":"2026-11-25T00:00:00Z","data":{}}"#
+        let unknownType =
+            #"{"id":"\#(UUID().uuidString)","type":"test.nobody-handles-this","version":1,"occurredAt":"2026-11-25T00:00:00Z","data":{}}"#
         try await fixture.publishRaw(Array(unknownType.utf8), messageId: "unknown-type")
-        let wrongBody = #"{"id":"\#(UUID().uuidString)","type":"test.runtime-command","version":1,"occurredAt":"2026-11-25T00:00:00Z","data":{"nope":1}}"#
+        let wrongBody =
+            #"{"id":"\#(UUID().uuidString)","type":"test.runtime-command","version":1,"occurredAt":"2026-11-25T00:00:00Z","data":{"nope":1}}"#
         try await fixture.publishRaw(Array(wrongBody.utf8), messageId: "wrong-body")
         let key = TestEnvironment.unique("after-garbage")
         _ = try await fixture.send(key)
@@ -89,7 +91,8 @@ struct ConsumerRuntimeTests {
             dead += (try? await fixture.drainDeadLetters()) ?? []
             return dead.count >= 3
         }
-        let classes = Dictionary(uniqueKeysWithValues: dead.map { ($0.properties.messageId ?? "", $0.properties.headers["x-error-class"]?.stringValue ?? "") })
+        let classes = Dictionary(
+            uniqueKeysWithValues: dead.map { ($0.properties.messageId ?? "", $0.properties.headers["x-error-class"]?.stringValue ?? "") })
         #expect(classes["garbage-1"] == "undecodable")
         #expect(classes["unknown-type"] == "unknown-type")
         #expect(classes["wrong-body"] == "poison")
@@ -150,10 +153,13 @@ struct ConsumerRuntimeTests {
         let ids = "{\(goodID.uuidString),\(badID.uuidString)}"
         var rows: [(UUID, Bool)] = []
         let published = await eventually {
-            rows = (try? await fixture.pool.withConnection { connection in
-                try connection.query("SELECT message_id, published_at IS NOT NULL AS sent FROM outbox WHERE message_id = ANY($1::uuid[])", ids)
+            rows =
+                (try? await fixture.pool.withConnection { connection in
+                    try connection.query(
+                        "SELECT message_id, published_at IS NOT NULL AS sent FROM outbox WHERE message_id = ANY($1::uuid[])", ids
+                    )
                     .map { (try $0.decode("message_id", as: UUID.self), try $0.decode("sent", as: Bool.self)) }
-            }) ?? []
+                }) ?? []
             return rows.first?.1 == true
         }
         #expect(published)

@@ -49,14 +49,19 @@ struct MessagingRulesTests {
         #expect(policy.afterTransientFailure(failedAttempts: 3) == .retry(delayQueue: "q.delay.300s", delaySeconds: 300))
         #expect(policy.afterTransientFailure(failedAttempts: 4) == .retry(delayQueue: "q.delay.300s", delaySeconds: 300))
         #expect(policy.afterTransientFailure(failedAttempts: 5) == .deadLetter)
-        #expect(QueuePolicy(name: "q", maxAttempts: 1, delayTiersSeconds: [5], deliveryLimit: 20).afterTransientFailure(failedAttempts: 1) == .deadLetter)
+        #expect(
+            QueuePolicy(name: "q", maxAttempts: 1, delayTiersSeconds: [5], deliveryLimit: 20).afterTransientFailure(failedAttempts: 1)
+                == .deadLetter)
     }
 
     @Test("the bundled topology declares the five work queues with delay tiers and dead-letter queues")
     func bundledTopology() throws {
         let topology = try Topology.bundled()
         #expect(Set(topology.exchanges.map(\.name)) == [Exchange.commands, Exchange.events])
-        #expect(topology.queues.map(\.name) == ["armada.payments", "armada.provisioning", "armada.lifecycle", "armada.email", "armada.telegram"])
+        #expect(
+            topology.queues.map(\.name) == [
+                "armada.payments", "armada.provisioning", "armada.lifecycle", "armada.email", "armada.telegram",
+            ])
         let payments = try topology.policy(for: "armada.payments")
         #expect(payments.deadLetterQueue == "armada.payments.dead")
         #expect(payments.allQueues.contains("armada.payments.delay.5s"))
@@ -67,14 +72,18 @@ struct MessagingRulesTests {
     @Test("every example in Queues/examples decodes as its catalogued type, and every catalogued type has one")
     func catalogExamples() throws {
         let decoders: [String: ([UInt8]) throws -> Void] = [
-            TripayCallbackReceived.messageType: { _ = try MessageCoding.decoder().decode(Envelope<TripayCallbackReceived>.self, from: Data($0)) },
+            TripayCallbackReceived.messageType: {
+                _ = try MessageCoding.decoder().decode(Envelope<TripayCallbackReceived>.self, from: Data($0))
+            },
             DepositPaid.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositPaid>.self, from: Data($0)) },
             DepositExpired.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositExpired>.self, from: Data($0)) },
             CreateDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CreateDeposit>.self, from: Data($0)) },
             ClaimWelcomeBonus.messageType: { _ = try MessageCoding.decoder().decode(Envelope<ClaimWelcomeBonus>.self, from: Data($0)) },
             ManagePromo.messageType: { _ = try MessageCoding.decoder().decode(Envelope<ManagePromo>.self, from: Data($0)) },
             AdjustWallet.messageType: { _ = try MessageCoding.decoder().decode(Envelope<AdjustWallet>.self, from: Data($0)) },
-            WelcomeBonusCredited.messageType: { _ = try MessageCoding.decoder().decode(Envelope<WelcomeBonusCredited>.self, from: Data($0)) },
+            WelcomeBonusCredited.messageType: {
+                _ = try MessageCoding.decoder().decode(Envelope<WelcomeBonusCredited>.self, from: Data($0))
+            },
             CancelDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CancelDeposit>.self, from: Data($0)) },
             UpdateContact.messageType: { _ = try MessageCoding.decoder().decode(Envelope<UpdateContact>.self, from: Data($0)) },
         ]
@@ -96,7 +105,9 @@ struct MessagingRulesTests {
     @Test("applying the topology twice is idempotent on a real broker")
     func topologyIdempotent() async throws {
         let queue = TestEnvironment.unique("test.topology")
-        let topology = try Topology.bundled().with(queues: [.init(name: queue, bindings: [.init(exchange: Exchange.commands, routingKey: "test.topology.#")])])
+        let topology = try Topology.bundled().with(queues: [
+            .init(name: queue, bindings: [.init(exchange: Exchange.commands, routingKey: "test.topology.#")])
+        ])
         let client = BrokerClient(configuration: try AMQPConfiguration(url: TestEnvironment.amqpURL), logger: .init(label: "t"))
         client.start()
         try await client.waitUntilConnected()
@@ -112,4 +123,3 @@ struct MessagingRulesTests {
         await client.close()
     }
 }
-

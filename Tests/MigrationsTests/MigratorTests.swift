@@ -53,7 +53,9 @@ struct MigratorTests {
                 return try await group.reduce(into: [[String]]()) { $0.append($1) }
             }
             #expect(results.filter { !$0.isEmpty } == [Migrator.all.map(\.name)], "exactly one run applied them")
-            let count = try await pool.withConnection { try $0.query("SELECT count(*) AS n FROM schema_migrations").first!.decode("n", as: Int.self) }
+            let count = try await pool.withConnection {
+                try $0.query("SELECT count(*) AS n FROM schema_migrations").first!.decode("n", as: Int.self)
+            }
             #expect(count == Migrator.all.count)
         }
     }
@@ -79,4 +81,3 @@ struct MigratorTests {
         #expect(Migrator.all.map(\.version) == Array(1...Migrator.all.count))
     }
 }
-

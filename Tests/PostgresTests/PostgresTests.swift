@@ -16,7 +16,8 @@ final class Shared<Value: Sendable>: Sendable {
 }
 
 func makePool(size: Int = 4) -> PostgresPool {
-    PostgresPool(connectionString: TestEnvironment.databaseURL, size: size, applicationName: "postgres-tests", logger: Logger(label: "test.pg"))
+    PostgresPool(
+        connectionString: TestEnvironment.databaseURL, size: size, applicationName: "postgres-tests", logger: Logger(label: "test.pg"))
 }
 
 @Suite("Postgres wrapper against a real PostgreSQL")
@@ -28,7 +29,8 @@ struct PostgresTests {
         let row = try await pool.withConnection { connection in
             try connection.query(
                 "SELECT $1::text AS s, $2::bigint AS n, $3::text AS missing, $4::bool AS b, $5::bytea AS raw, $6::uuid AS id",
-                tricky, Int64.max, String?.none, true, [UInt8]([0, 1, 0xfe, 0xff]), UUID(uuidString: "6f1e2b1c-1111-4a4a-8b8b-123456789abc")!
+                tricky, Int64.max, String?.none, true, [UInt8]([0, 1, 0xfe, 0xff]),
+                UUID(uuidString: "6f1e2b1c-1111-4a4a-8b8b-123456789abc")!
             ).first!
         }
         #expect(try row.decode("s", as: String.self) == tricky)

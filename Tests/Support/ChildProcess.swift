@@ -81,7 +81,9 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs a command to its end and returns its exit status and output.
-    public static func run(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> (status: Int32, output: String) {
+    public static func run(
+        _ executable: String, _ arguments: [String] = [], environment: [String: String] = [:], timeout: Duration = .seconds(120)
+    ) async throws -> (status: Int32, output: String) {
         let logPath = NSTemporaryDirectory() + "armada-cmd-\(UUID().uuidString).log"
         defer { unlink(logPath) }
         let child = try ChildProcess(executable, arguments, environment: environment, logPath: logPath)

@@ -55,12 +55,15 @@ extension Peers {
         let process = try ChildProcess(
             TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path,
             environment: [
-                "SIM_TRIPAY_PORT": "\(port)", "TRIPAY_API_KEY": apiKey, "TRIPAY_PRIVATE_KEY": privateKey, "TRIPAY_MERCHANT_CODE": merchantCode,
+                "SIM_TRIPAY_PORT": "\(port)", "TRIPAY_API_KEY": apiKey, "TRIPAY_PRIVATE_KEY": privateKey,
+                "TRIPAY_MERCHANT_CODE": merchantCode,
                 "SIM_TRIPAY_CALLBACK_URL": callbackURL, "SIM_TRIPAY_CALLBACK_RETRIES": "\(callbackRetries)",
                 "SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS": "\(callbackIntervalSeconds)",
             ], logPath: log)
         // Listening on the port is not enough: it must be this process (the port could have been taken).
-        let up = await eventually(timeout: .seconds(15)) { process.isRunning && process.log.contains("listening") && canConnect(port: port) }
+        let up = await eventually(timeout: .seconds(15)) {
+            process.isRunning && process.log.contains("listening") && canConnect(port: port)
+        }
         guard up, process.isRunning else { throw TestFailure("simulator did not start: \(process.log)") }
         return (process, "http://127.0.0.1:\(port)")
     }
@@ -74,7 +77,9 @@ public func freePort() -> Int {
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return Int(UInt16(bigEndian: address.sin_port))

@@ -11,9 +11,12 @@ func simulatorClient(_ base: String, apiKey: String = simAPIKey, privateKey: Str
     TripayClient(configuration: TripayConfiguration(baseURL: base, apiKey: apiKey, privateKey: privateKey, merchantCode: "T0001"))
 }
 
-func create(_ client: TripayClient, method: String = "BRIVA", merchantRef: String = TestEnvironment.unique("DEP"), amount: Int64 = 150_000) async throws -> TripayTransaction {
+func create(_ client: TripayClient, method: String = "BRIVA", merchantRef: String = TestEnvironment.unique("DEP"), amount: Int64 = 150_000)
+    async throws -> TripayTransaction
+{
     try await client.createTransaction(
-        method: method, merchantRef: merchantRef, amount: amount, customerName: "Budi", customerEmail: "budi@example.test", customerPhone: nil,
+        method: method, merchantRef: merchantRef, amount: amount, customerName: "Budi", customerEmail: "budi@example.test",
+        customerPhone: nil,
         orderItems: [TripayOrderItem(sku: "TOPUP", name: "Wallet top-up", price: amount, quantity: 1)], callbackURL: nil, returnURL: nil,
         expiresAt: Date().addingTimeInterval(86_400))
 }
@@ -22,13 +25,17 @@ func create(_ client: TripayClient, method: String = "BRIVA", merchantRef: Strin
 struct ChannelFeeTests {
     @Test("fee = flat + round(amount × percent / 100), clamped to the channel's minimum and maximum fee")
     func feeRule() {
-        let flat = PaymentChannel(group: "VA", code: "BRIVA", name: "BRI", feeCustomer: .init(flat: 4_250, percent: 0), totalFee: .init(flat: 4_250, percent: 0))
+        let flat = PaymentChannel(
+            group: "VA", code: "BRIVA", name: "BRI", feeCustomer: .init(flat: 4_250, percent: 0), totalFee: .init(flat: 4_250, percent: 0))
         #expect(flat.fee(for: 150_000) == 4_250)
-        let mixed = PaymentChannel(group: "EW", code: "QRIS2", name: "QRIS", feeCustomer: .init(flat: 750, percent: 0.7), totalFee: .init(flat: 750, percent: 0.7), minimumFee: 1_000, maximumFee: 50_000)
+        let mixed = PaymentChannel(
+            group: "EW", code: "QRIS2", name: "QRIS", feeCustomer: .init(flat: 750, percent: 0.7), totalFee: .init(flat: 750, percent: 0.7),
+            minimumFee: 1_000, maximumFee: 50_000)
         #expect(mixed.fee(for: 150_000) == 750 + 1_050)
         #expect(mixed.fee(for: 10_000) == 1_000, "750 + 70 is below the minimum fee")
         #expect(mixed.fee(for: 10_000_000) == 50_000, "capped at the maximum fee")
-        let halves = PaymentChannel(group: "EW", code: "X", name: "X", feeCustomer: .init(flat: 0, percent: 0.5), totalFee: .init(flat: 0, percent: 0.5))
+        let halves = PaymentChannel(
+            group: "EW", code: "X", name: "X", feeCustomer: .init(flat: 0, percent: 0.5), totalFee: .init(flat: 0, percent: 0.5))
         #expect(halves.fee(for: 101) == 1, "0.505 rounds half up to 1")
         #expect(halves.fee(for: 99) == 0, "0.495 rounds down")
     }
@@ -111,7 +118,8 @@ struct TripayClientTests {
         var attempts: [[String: Any]] = []
         let done = await eventually(timeout: .seconds(10)) {
             let response = try? await CurlClient().send(HTTPRequest(url: base + "/_sim/callbacks?reference=\(transaction.reference)"))
-            attempts = ((try? JSONSerialization.jsonObject(with: Data(response?.body ?? []))) as? [String: Any])?["data"] as? [[String: Any]] ?? []
+            attempts =
+                ((try? JSONSerialization.jsonObject(with: Data(response?.body ?? []))) as? [String: Any])?["data"] as? [[String: Any]] ?? []
             return attempts.count == 4
         }
         #expect(done, "1 send + 3 resends")

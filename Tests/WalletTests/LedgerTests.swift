@@ -13,7 +13,9 @@ final class Counter: Sendable {
 
 func ledgerSum(_ customer: String, _ pool: PostgresPool) async throws -> (sum: Int64, count: Int) {
     try await pool.withConnection { connection in
-        let row = try connection.query("SELECT COALESCE(sum(amount), 0)::bigint AS s, count(*)::int AS n FROM ledger_entries WHERE customer_id = $1", customer).first!
+        let row = try connection.query(
+            "SELECT COALESCE(sum(amount), 0)::bigint AS s, count(*)::int AS n FROM ledger_entries WHERE customer_id = $1", customer
+        ).first!
         return (try row.decode("s"), try row.decode("n"))
     }
 }
@@ -26,8 +28,12 @@ struct LedgerTests {
     func creditOnce() async throws {
         let customer = TestEnvironment.unique("cust")
         let deposit = UUID().uuidString
-        let first = try await pool.transaction { try Ledger.credit(customer, amount: 150_000, reference: .deposit, referenceId: deposit, description: "t", on: $0) }
-        let second = try await pool.transaction { try Ledger.credit(customer, amount: 150_000, reference: .deposit, referenceId: deposit, description: "t", on: $0) }
+        let first = try await pool.transaction {
+            try Ledger.credit(customer, amount: 150_000, reference: .deposit, referenceId: deposit, description: "t", on: $0)
+        }
+        let second = try await pool.transaction {
+            try Ledger.credit(customer, amount: 150_000, reference: .deposit, referenceId: deposit, description: "t", on: $0)
+        }
         guard case .applied(let entry) = first else { Issue.record("first credit not applied"); return }
         #expect(entry.balanceBefore == 0 && entry.balanceAfter == 150_000)
         #expect(second == .alreadyApplied(entry))
@@ -38,9 +44,14 @@ struct LedgerTests {
     @Test("a debit larger than the balance fails with INSUFFICIENT_BALANCE, balance, required and deficit")
     func insufficient() async throws {
         let customer = TestEnvironment.unique("cust")
-        try await pool.transaction { _ = try Ledger.credit(customer, amount: 30_000, reference: .adminAdjustment, referenceId: UUID().uuidString, description: "t", on: $0) }
+        try await pool.transaction {
+            _ = try Ledger.credit(
+                customer, amount: 30_000, reference: .adminAdjustment, referenceId: UUID().uuidString, description: "t", on: $0)
+        }
         await #expect {
-            try await pool.transaction { _ = try Ledger.debit(customer, amount: 50_000, reference: .vpsOrder, referenceId: "order-1", description: "t", on: $0) }
+            try await pool.transaction {
+                _ = try Ledger.debit(customer, amount: 50_000, reference: .vpsOrder, referenceId: "order-1", description: "t", on: $0)
+            }
         } throws: { error in
             guard let error = error as? WalletError, case .insufficientBalance(let balance, let required) = error else { return false }
             return error.code == "INSUFFICIENT_BALANCE" && balance == 30_000 && required == 50_000 && "\(error)".contains("deficit 20000")
@@ -53,7 +64,10 @@ struct LedgerTests {
         let customer = TestEnvironment.unique("cust")
         for amount: Int64 in [0, -5] {
             await #expect(throws: WalletError.invalidAmount(amount)) {
-                try await pool.transaction { _ = try Ledger.credit(customer, amount: amount, reference: .deposit, referenceId: UUID().uuidString, description: "t", on: $0) }
+                try await pool.transaction {
+                    _ = try Ledger.credit(
+                        customer, amount: amount, reference: .deposit, referenceId: UUID().uuidString, description: "t", on: $0)
+                }
             }
         }
     }
@@ -71,13 +85,20 @@ struct LedgerTests {
     func concurrentDebits() async throws {
         let customer = TestEnvironment.unique("cust")
         let price: Int64 = 50_000
-        try await pool.transaction { _ = try Ledger.credit(customer, amount: price * 10, reference: .deposit, referenceId: UUID().uuidString, description: "seed", on: $0) }
+        try await pool.transaction {
+            _ = try Ledger.credit(
+                customer, amount: price * 10, reference: .deposit, referenceId: UUID().uuidString, description: "seed", on: $0)
+        }
         let outcomes = Counter()
         await withTaskGroup(of: Void.self) { group in
             for order in 0..<100 {
                 group.addTask {
                     do {
-                        _ = try await pool.transaction { try Ledger.debit(customer, amount: price, reference: .vpsOrder, referenceId: "\(customer)-order-\(order)", description: "order", on: $0) }
+                        _ = try await pool.transaction {
+                            try Ledger.debit(
+                                customer, amount: price, reference: .vpsOrder, referenceId: "\(customer)-order-\(order)",
+                                description: "order", on: $0)
+                        }
                         outcomes.add("ok")
                     } catch let error as WalletError where error.code == "INSUFFICIENT_BALANCE" {
                         outcomes.add("insufficient")
@@ -99,9 +120,13 @@ struct LedgerTests {
     @Test("debiting the same order twice charges once")
     func debitOnce() async throws {
         let customer = TestEnvironment.unique("cust")
-        try await pool.transaction { _ = try Ledger.credit(customer, amount: 100_000, reference: .deposit, referenceId: UUID().uuidString, description: "t", on: $0) }
+        try await pool.transaction {
+            _ = try Ledger.credit(customer, amount: 100_000, reference: .deposit, referenceId: UUID().uuidString, description: "t", on: $0)
+        }
         for _ in 0..<3 {
-            _ = try await pool.transaction { try Ledger.debit(customer, amount: 40_000, reference: .vpsOrder, referenceId: "\(customer)-o", description: "t", on: $0) }
+            _ = try await pool.transaction {
+                try Ledger.debit(customer, amount: 40_000, reference: .vpsOrder, referenceId: "\(customer)-o", description: "t", on: $0)
+            }
         }
         #expect(try await pool.withConnection { try Ledger.balance(of: customer, on: $0) } == 60_000)
     }

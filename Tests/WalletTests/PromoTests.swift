@@ -12,7 +12,8 @@ func promo(
     endsAt: Date? = nil, maxTotalUses: Int? = nil, perCustomer: Int = 1, uses: Int = 0, active: Bool = true
 ) -> Promo {
     Promo(
-        id: UUID(), code: "P", name: "p", type: .depositBonus, bonusType: bonusType, bonusValue: value, minDeposit: minDeposit, maxBonus: maxBonus,
+        id: UUID(), code: "P", name: "p", type: .depositBonus, bonusType: bonusType, bonusValue: value, minDeposit: minDeposit,
+        maxBonus: maxBonus,
         startsAt: startsAt, endsAt: endsAt, maxTotalUses: maxTotalUses, maxUsesPerCustomer: perCustomer, uses: uses, active: active)
 }
 
@@ -88,7 +89,9 @@ struct PromoRedemptionTests {
             ).first!.decode("n", as: Int.self)
         }
         #expect(bonuses == 5)
-        let uses = try await pool.withConnection { try $0.query("SELECT uses FROM promos WHERE code = $1", code).first!.decode("uses", as: Int.self) }
+        let uses = try await pool.withConnection {
+            try $0.query("SELECT uses FROM promos WHERE code = $1", code).first!.decode("uses", as: Int.self)
+        }
         #expect(uses == 5)
         var credited = 0
         for h in harnesses where try await h.balance() == 150_000 { credited += 1 }

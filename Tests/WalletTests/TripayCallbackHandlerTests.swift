@@ -22,7 +22,9 @@ struct CallbackHarness {
         }
     }
 
-    func callback(_ status: TripayCallback.Status, total: Int64 = 154_250, received: Int64? = 150_000, reference: String? = nil) throws -> Envelope<TripayCallbackReceived> {
+    func callback(_ status: TripayCallback.Status, total: Int64 = 154_250, received: Int64? = 150_000, reference: String? = nil) throws
+        -> Envelope<TripayCallbackReceived>
+    {
         let body = TripayCallback(
             reference: reference ?? self.reference, merchantRef: "x", paymentMethod: "BRI Virtual Account", paymentMethodCode: "BRIVA",
             totalAmount: total, feeMerchant: 0, feeCustomer: 4_250, totalFee: 4_250, amountReceived: received, status: status,
@@ -54,14 +56,17 @@ struct CallbackHarness {
     func outcomes() async throws -> [String] {
         let reference = reference
         return try await pool.withConnection {
-            try $0.query("SELECT outcome FROM tripay_callbacks WHERE reference = $1 ORDER BY id", reference).map { try $0.decode("outcome") }
+            try $0.query("SELECT outcome FROM tripay_callbacks WHERE reference = $1 ORDER BY id", reference).map {
+                try $0.decode("outcome")
+            }
         }
     }
 
     func events(_ type: String) async throws -> Int {
         let reference = reference
         return try await pool.withConnection {
-            try $0.query("SELECT count(*)::int AS n FROM outbox WHERE message_type = $1 AND body LIKE '%' || $2 || '%'", type, reference).first!.decode("n")
+            try $0.query("SELECT count(*)::int AS n FROM outbox WHERE message_type = $1 AND body LIKE '%' || $2 || '%'", type, reference)
+                .first!.decode("n")
         }
     }
 }
@@ -77,7 +82,9 @@ struct TripayCallbackHandlerTests {
         #expect(try await h.status().status == "PAID")
         #expect(try await h.outcomes() == ["CREDITED"])
         #expect(try await h.events(DepositPaid.messageType) == 1)
-        let entry = try await h.pool.withConnection { try Ledger.entry(reference: .deposit, referenceId: deposit.id.uuidString.lowercased(), on: $0) }
+        let entry = try await h.pool.withConnection {
+            try Ledger.entry(reference: .deposit, referenceId: deposit.id.uuidString.lowercased(), on: $0)
+        }
         #expect(entry?.amount == 150_000)
     }
 
@@ -162,7 +169,8 @@ struct TripaySignatureTests {
     @Test("transaction signature matches the known vector from Tripay's documentation")
     func knownVector() {
         #expect(
-            TripaySignature.transaction(merchantCode: "T0001", merchantRef: "INV55567", amount: 1_500_000, privateKey: "ytf6ooi2gmlNPfpchd94jDOk8hRWOu")
+            TripaySignature.transaction(
+                merchantCode: "T0001", merchantRef: "INV55567", amount: 1_500_000, privateKey: "ytf6ooi2gmlNPfpchd94jDOk8hRWOu")
                 == "9f167eba844d1fcb369404e2bda53702e2f78f7aa12e91da6715414e65b8c86a")
     }
 

@@ -40,12 +40,7 @@ struct CommandGateway: Sendable {
         let envelope = Envelope(
             id: commandId, data: makeBody(commandId), correlationId: commandId.uuidString.lowercased(), commandId: commandId)
         do {
-            try await broker.publish(
-                exchange: Body.exchange, routingKey: Body.messageType,
-                properties: MessageProperties(
-                    messageId: commandId.uuidString.lowercased(), correlationId: envelope.correlationId, type: Body.messageType,
-                    timestamp: UInt64(Date().timeIntervalSince1970)),
-                body: try envelope.encoded())
+            try await broker.publish(envelope)
         } catch {
             logger.warning("command not published; answering 503", metadata: ["command_id": "\(commandId)", "error": "\(error)"])
             throw APIError(

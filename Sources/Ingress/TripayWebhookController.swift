@@ -53,13 +53,7 @@ struct TripayWebhookController: Sendable {
             data: TripayCallbackReceived(rawBody: String(decoding: body, as: UTF8.self), receivedAt: Date()),
             correlationId: callback.reference)
         do {
-            try await broker.publish(
-                exchange: TripayCallbackReceived.exchange, routingKey: TripayCallbackReceived.messageType,
-                properties: MessageProperties(
-                    messageId: envelope.id.uuidString.lowercased(), correlationId: callback.reference,
-                    type: TripayCallbackReceived.messageType,
-                    timestamp: UInt64(Date().timeIntervalSince1970)),
-                body: try envelope.encoded())
+            try await broker.publish(envelope)
         } catch {
             logger.warning(
                 "tripay callback not enqueued; answering 503", metadata: ["reference": "\(callback.reference)", "error": "\(error)"])

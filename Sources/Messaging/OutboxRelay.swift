@@ -72,12 +72,8 @@ public final class OutboxRelay: Service, Sendable {
                         do {
                             try await self.broker.publish(
                                 exchange: row.exchange, routingKey: row.routingKey,
-                                properties: MessageProperties(
-                                    messageId: row.messageId.uuidString.lowercased(), type: row.messageType,
-                                    timestamp: UInt64(Date().timeIntervalSince1970)),
-                                body: Array(row.body.utf8),
-                                // A command nobody consumes is a broken deployment; an event without subscribers is not.
-                                mandatory: row.exchange != Exchange.events)
+                                properties: .armada(messageId: row.messageId, type: row.messageType, correlationId: nil),
+                                body: Array(row.body.utf8), mandatory: Exchange.requiresRoute(row.exchange))
                             return (row.id, nil)
                         } catch {
                             return (row.id, "\(error)")

@@ -94,12 +94,7 @@ public struct DepositReconciler: Sendable {
         let envelope = Envelope(
             id: TripayCallbackReceived.messageID(reference: candidate.reference, status: status),
             data: TripayCallbackReceived(rawBody: raw, receivedAt: Date()), correlationId: candidate.reference)
-        try await broker.publish(
-            exchange: TripayCallbackReceived.exchange, routingKey: TripayCallbackReceived.messageType,
-            properties: MessageProperties(
-                messageId: envelope.id.uuidString.lowercased(), correlationId: candidate.reference, type: TripayCallbackReceived.messageType
-            ),
-            body: try envelope.encoded())
+        try await broker.publish(envelope)
         logger.info("reconcile: published the missing callback", metadata: ["reference": "\(candidate.reference)", "status": "\(status)"])
     }
 }

@@ -2,7 +2,6 @@ import AMQP
 import ArmadaTestSupport
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 /// A client on the test broker that declares `queues` (classic, auto-named by the test) on connect.

@@ -4,7 +4,6 @@ import Foundation
 import Logging
 import Messaging
 import Postgres
-import Synchronization
 
 struct RuntimeCommand: MessageBody {
     static let messageType = "test.runtime-command"
@@ -36,14 +35,6 @@ struct ScriptedHandler: MessageHandler {
 /// Records one row per applied command: the effect whose count the tests check.
 func recordEffect(_ message: Envelope<RuntimeCommand>, _ context: HandlerContext) throws {
     try context.connection.execute("INSERT INTO runtime_effects (message_id, key) VALUES ($1, $2)", message.id, message.data.key)
-}
-
-/// A value shared by concurrent test tasks.
-final class Shared<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    func update(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
-    var value: Value { storage.withLock { $0 } }
 }
 
 /// A queue of its own (with delay tiers and a dead-letter queue) and a consumer running on it

@@ -2,18 +2,9 @@ import ArmadaTestSupport
 import Foundation
 import Logging
 import Postgres
-import Synchronization
 import Testing
 
 struct Boom: Error {}
-
-/// A value shared by concurrent test tasks.
-final class Shared<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
-    func update(_ body: (inout Value) -> Void) { storage.withLock { body(&$0) } }
-    var value: Value { storage.withLock { $0 } }
-}
 
 func makePool(size: Int = 4) -> PostgresPool {
     PostgresPool(

@@ -1,15 +1,8 @@
 import ArmadaTestSupport
 import Foundation
 import Postgres
-import Synchronization
 import Testing
 import Wallet
-
-final class Counter: Sendable {
-    private let value = Mutex<[String: Int]>([:])
-    func add(_ key: String) { value.withLock { $0[key, default: 0] += 1 } }
-    subscript(key: String) -> Int { value.withLock { $0[key, default: 0] } }
-}
 
 func ledgerSum(_ customer: String, _ pool: PostgresPool) async throws -> (sum: Int64, count: Int) {
     try await pool.withConnection { connection in
@@ -89,7 +82,7 @@ struct LedgerTests {
             _ = try Ledger.credit(
                 customer, amount: price * 10, reference: .deposit, referenceId: UUID().uuidString, description: "seed", on: $0)
         }
-        let outcomes = Counter()
+        let outcomes = Shared<[String: Int]>([:])
         await withTaskGroup(of: Void.self) { group in
             for order in 0..<100 {
                 group.addTask {
@@ -99,17 +92,17 @@ struct LedgerTests {
                                 customer, amount: price, reference: .vpsOrder, referenceId: "\(customer)-order-\(order)",
                                 description: "order", on: $0)
                         }
-                        outcomes.add("ok")
+                        outcomes.update { $0["ok", default: 0] += 1 }
                     } catch let error as WalletError where error.code == "INSUFFICIENT_BALANCE" {
-                        outcomes.add("insufficient")
+                        outcomes.update { $0["insufficient", default: 0] += 1 }
                     } catch {
-                        outcomes.add("other: \(error)")
+                        outcomes.update { $0["other: \(error)", default: 0] += 1 }
                     }
                 }
             }
         }
-        #expect(outcomes["ok"] == 10)
-        #expect(outcomes["insufficient"] == 90)
+        #expect(outcomes.value["ok"] == 10)
+        #expect(outcomes.value["insufficient"] == 90)
         let balance = try await pool.withConnection { try Ledger.balance(of: customer, on: $0) }
         #expect(balance == 0)
         let (sum, count) = try await ledgerSum(customer, pool)

@@ -37,29 +37,23 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // The one protocol every wrapper's and provider's error conforms to, so the runtime can
+        // classify an error without importing the module that threw it.
+        .target(name: "Retriability", swiftSettings: strict),
+
         // Wrappers: the only importers of the C modules.
-        .target(name: "AMQP", dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-
-        .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-
-        .target(name: "Curl", dependencies: ["CCurl"], swiftSettings: strict),
-
-        // Queues/ holds the topology and message catalog as data; the target embeds them.
         .target(
-            name: "ArmadaQueues", path: "Queues", exclude: ["README.md"],
-            resources: [
-                .embedInCode("topology.json"),
-                .embedInCode("examples/payments.tripay-callback.json"),
-                .embedInCode("examples/event.deposit.paid.json"),
-                .embedInCode("examples/event.deposit.expired.json"),
-                .embedInCode("examples/payments.create-deposit.json"),
-                .embedInCode("examples/payments.update-contact.json"),
-                .embedInCode("examples/payments.cancel-deposit.json"),
-                .embedInCode("examples/payments.claim-welcome-bonus.json"),
-                .embedInCode("examples/payments.manage-promo.json"),
-                .embedInCode("examples/payments.adjust-wallet.json"),
-                .embedInCode("examples/event.welcome-bonus.credited.json"),
-            ], swiftSettings: strict),
+            name: "AMQP", dependencies: ["CRabbitMQ", "Retriability", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "Postgres", dependencies: ["CLibPQ", "Retriability", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(name: "Curl", dependencies: ["CCurl", "Retriability"], swiftSettings: strict),
+
+        // Queues/ holds the topology as data (embedded) and the message catalogue (checked by tests).
+        .target(
+            name: "ArmadaQueues", path: "Queues", exclude: ["README.md", "examples"], resources: [.embedInCode("topology.json")],
+            swiftSettings: strict),
 
         .target(
             name: "Migrations",
@@ -67,14 +61,16 @@ let package = Package(
             resources: [
                 .embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql"),
                 .embedInCode("SQL/0003_commands_and_deposits.sql"), .embedInCode("SQL/0004_deposit_reconciliation.sql"),
-                .embedInCode("SQL/0005_promos.sql"),
+                .embedInCode("SQL/0005_promos.sql"), .embedInCode("SQL/0006_periodic_runs.sql"),
             ],
             swiftSettings: strict),
 
+        // The worker kit: envelope, handlers and outcomes, the consumer runtime, inbox, outbox,
+        // periodic jobs, topology, settings. Knows no business area and no provider.
         .target(
             name: "Messaging",
             dependencies: [
-                "AMQP", "Postgres", "Curl", "ArmadaQueues",
+                "AMQP", "Postgres", "Retriability", "ArmadaQueues",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -82,18 +78,27 @@ let package = Package(
             ], swiftSettings: strict),
 
         // Outside services, each on the Curl wrapper.
-        .target(name: "Tripay", dependencies: ["Curl", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-
-        // Business areas.
         .target(
-            name: "Wallet", dependencies: ["Messaging", "Postgres", "Tripay", .product(name: "Logging", package: "swift-log")],
+            name: "Tripay", dependencies: ["Curl", "Retriability", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
 
-        // What every executable shares: settings from the environment, logs, metrics, wiring.
+        // The payments area's contracts: its messages, error codes, views and its tables' reads,
+        // what the ingress needs of it without importing the area.
+        .target(name: "WalletContracts", dependencies: ["Messaging", "Postgres", "Tripay"], swiftSettings: strict),
+
+        // Business areas: handlers, rules, their tables' writes, the worker definition.
+        .target(
+            name: "Wallet",
+            dependencies: [
+                "WalletContracts", "Messaging", "AMQP", "Postgres", "Tripay", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        // Process wiring every executable shares: settings, logs, metrics, the worker builder.
         .target(
             name: "ArmadaService",
             dependencies: [
-                "AMQP", "Postgres", "Messaging", "Tripay", "Wallet",
+                "AMQP", "Postgres", "Messaging",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -104,7 +109,7 @@ let package = Package(
         .target(
             name: "Ingress",
             dependencies: [
-                "AMQP", "Postgres", "Messaging", "Tripay", "Wallet",
+                "AMQP", "Postgres", "Messaging", "Tripay", "WalletContracts", "ArmadaService",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -114,15 +119,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ], swiftSettings: strict),
 
-        // Thin mains: read settings, wire a ServiceGroup.
-        .executableTarget(name: "armada-ingress", dependencies: ["ArmadaService", "Ingress", "Messaging"], swiftSettings: strict),
-        .executableTarget(
-            name: "armada-payments", dependencies: ["ArmadaService", "Messaging", "Wallet", "Tripay"], swiftSettings: strict),
+        // Thin mains.
+        .executableTarget(name: "armada-ingress", dependencies: ["Ingress"], swiftSettings: strict),
+        .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Wallet"], swiftSettings: strict),
         .executableTarget(
             name: "armadactl",
             dependencies: [
-                "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet",
+                "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet", "WalletContracts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
 
         // Simulators of the outside services, for tests and the local stack.
@@ -142,21 +147,45 @@ let package = Package(
         .testTarget(name: "CurlTests", dependencies: ["Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "MessagingTests",
-            dependencies: ["Messaging", "AMQP", "Postgres", "Curl", "Wallet", "Tripay", "ArmadaQueues", "ArmadaTestSupport"],
+            dependencies: [
+                "Messaging", "AMQP", "Postgres", "Curl", "Retriability", "ArmadaQueues", "ArmadaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "WalletTests", dependencies: ["Wallet", "Messaging", "Postgres", "Tripay", "ArmadaTestSupport"], swiftSettings: strict),
+            name: "WalletTests",
+            dependencies: [
+                "Wallet", "WalletContracts", "Messaging", "AMQP", "Postgres", "Tripay", "ArmadaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "Wallet", "ArmadaTestSupport",
+                "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "WalletContracts", "Wallet", "ArmadaTestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(name: "TripayTests", dependencies: ["Tripay", "Curl", "ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "IngressTests", dependencies: ["Ingress", "ArmadaTestSupport", .product(name: "JWTKit", package: "jwt-kit")],
+            name: "IngressTests",
+            dependencies: [
+                "Ingress", "AMQP", "Messaging", "Postgres", "WalletContracts", "ArmadaTestSupport",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CatalogueTests",
+            dependencies: [
+                "Messaging", "AMQP", "Wallet", "WalletContracts", "ArmadaTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]

@@ -112,6 +112,26 @@ public final class AMQPConnection {
         try check(amqp_get_rpc_reply(state), "queue.declare \(name)")
     }
 
+    /// Whether declaring `name` with these arguments would be accepted: true when the queue does
+    /// not exist (it is then declared) or exists with the same arguments; false when the broker
+    /// refuses the arguments (406 PRECONDITION_FAILED). Runs on the scratch channel, so a refusal
+    /// leaves the work channel open.
+    public func declareQueueIfCompatible(_ name: String, type: QueueType, arguments: [String: HeaderValue] = [:]) throws -> Bool {
+        let arena = CArena()
+        var all = arguments
+        all["x-queue-type"] = .string(type.rawValue)
+        amqp_channel_open(state, scratchChannel)
+        try check(amqp_get_rpc_reply(state), "channel.open", channel: scratchChannel)
+        amqp_queue_declare(state, scratchChannel, arena.bytes(name), 0, 1, 0, 0, arena.table(all))
+        do {
+            try check(amqp_get_rpc_reply(state), "queue.declare \(name)", channel: scratchChannel)
+        } catch let error as AMQPError where error.kind == .closedByBroker(code: 406) {
+            return false
+        }
+        amqp_channel_close(state, scratchChannel, AMQP_REPLY_SUCCESS)
+        return true
+    }
+
     public func bindQueue(_ queue: String, exchange: String, routingKey: String) throws {
         let arena = CArena()
         amqp_queue_bind(

@@ -1,8 +1,10 @@
+import Retriability
+
 /// An error from the broker or the connection to it.
 ///
 /// `isRetriable` says whether trying again (after a reconnect) can help: a lost connection can,
 /// a refused login or a wrong queue argument cannot.
-public struct AMQPError: Error, Sendable, CustomStringConvertible {
+public struct AMQPError: Error, Sendable, RetryClassifiable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// No connection to the broker right now.
         case notConnected

@@ -59,17 +59,28 @@ public final class BrokerClient: Sendable {
         exchange: String, routingKey: String, properties: MessageProperties, body: [UInt8], mandatory: Bool = true
     ) async throws {
         let request = PublishRequest(exchange: exchange, routingKey: routingKey, properties: properties, body: body, mandatory: mandatory)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            loop.submit(.publish(request, continuation))
-        }
+        try await loop.call { reply in .publish(request, reply) }
     }
 
     /// Starts consuming `queue` with `prefetch` unacknowledged messages at most. The registration
-    /// survives reconnects. The stream ends when consumers are cancelled or the client closes.
+    /// survives reconnects. The stream ends when the subscription is stopped, consumers are
+    /// cancelled, or the client closes.
     public func consume(queue: String, prefetch: UInt16) -> AsyncStream<Delivery> {
+        subscribe(queue: queue, prefetch: prefetch).deliveries
+    }
+
+    /// Like `consume`, with a handle that ends the stream at once, whatever state the
+    /// connection is in (open, reconnecting, closed): what a consumer does on shutdown.
+    public func subscribe(queue: String, prefetch: UInt16) -> BrokerSubscription {
         let (stream, continuation) = AsyncStream<Delivery>.makeStream(bufferingPolicy: .unbounded)
-        loop.submit(.consume(ConsumerRegistration(queue: queue, prefetch: prefetch, continuation: continuation)))
-        return stream
+        let id = loop.nextRegistrationId()
+        let registration = ConsumerRegistration(id: id, queue: queue, prefetch: prefetch, continuation: continuation)
+        // However the stream ends (stopped, the iterating task cancelled), the broker consumer
+        // is cancelled too, so a reconnect does not consume for nobody.
+        let loop = self.loop
+        continuation.onTermination = { _ in loop.submit(.cancelConsumer(id)) }
+        if !loop.submit(.consume(registration)) { continuation.finish() }
+        return BrokerSubscription(deliveries: stream, continuation: continuation)
     }
 
     public func ack(_ delivery: Delivery) {
@@ -88,15 +99,14 @@ public final class BrokerClient: Sendable {
     /// purges, `basic.get`). Throws `notConnected` when there is none.
     @discardableResult
     public func perform<T: Sendable>(_ operation: @escaping @Sendable (AMQPConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-            loop.submit(
-                .perform({ connection in
-                    guard let connection else {
-                        continuation.resume(throwing: AMQPError(.notConnected, "no connection to the broker"))
-                        return
-                    }
-                    continuation.resume(with: Result { try operation(connection) })
-                }))
+        try await loop.call { (reply: Reply<T>) in
+            .perform({ connection in
+                guard let connection else {
+                    reply.resume(throwing: AMQPError(.notConnected, "no connection to the broker"))
+                    return
+                }
+                reply.resume(with: Result { try operation(connection) })
+            })
         }
     }
 
@@ -107,17 +117,55 @@ public final class BrokerClient: Sendable {
     /// Stops all consumers (waiting for `cancel-ok`) and ends their streams. Acks for messages
     /// already delivered still go through.
     public func cancelConsumers() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            loop.submit(.cancelConsumers(continuation))
-        }
+        try? await loop.call { reply in .cancelConsumers(reply) }
     }
 
     /// Sends everything queued, cancels consumers, closes the connection and ends the thread.
+    /// Returns at once when the client is already closed, and when the calling task is cancelled.
     public func close() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            loop.submit(.close(continuation))
+        if Task.isCancelled {
+            loop.submit(.close(nil))
+            return
         }
+        try? await loop.call { reply in .close(reply) }
     }
+}
+
+/// A consumer registration and its deliveries.
+public struct BrokerSubscription: Sendable {
+    public let deliveries: AsyncStream<Delivery>
+    let continuation: AsyncStream<Delivery>.Continuation
+
+    /// Ends the delivery stream now (deliveries already in it are still iterated) and asks the
+    /// I/O thread to cancel the consumer; deliveries that arrive meanwhile go back to the queue.
+    /// Never waits for the broker.
+    public func stop() {
+        continuation.finish()
+    }
+}
+
+/// A continuation that is resumed once: by the I/O thread, by cancellation of the waiting task,
+/// or by the client refusing a request after it closed, whichever comes first.
+final class Reply<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, Error>?>
+
+    init(_ continuation: CheckedContinuation<T, Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(with result: Result<T, Error>) {
+        continuation.withLock { stored in
+            defer { stored = nil }
+            return stored
+        }?.resume(with: result)
+    }
+
+    func resume(returning value: T) { resume(with: .success(value)) }
+    func resume(throwing error: Error) { resume(with: .failure(error)) }
+}
+
+extension Reply where T == Void {
+    func resume() { resume(with: .success(())) }
 }
 
 struct PublishRequest: Sendable {
@@ -129,6 +177,7 @@ struct PublishRequest: Sendable {
 }
 
 struct ConsumerRegistration: Sendable {
+    var id: Int
     var queue: String
     var prefetch: UInt16
     var continuation: AsyncStream<Delivery>.Continuation
@@ -139,12 +188,33 @@ enum Settlement: Sendable {
 }
 
 enum LoopRequest: Sendable {
-    case publish(PublishRequest, CheckedContinuation<Void, Error>)
+    case publish(PublishRequest, Reply<Void>)
     case consume(ConsumerRegistration)
+    case cancelConsumer(Int)
     case settle(Settlement, UInt64, UInt64)
     case perform(@Sendable (AMQPConnection?) -> Void)
-    case cancelConsumers(CheckedContinuation<Void, Never>)
-    case close(CheckedContinuation<Void, Never>)
+    case cancelConsumers(Reply<Void>)
+    /// Nil when nobody waits for the close (a cancelled caller).
+    case close(Reply<Void>?)
+
+    /// Answers a request the loop will never process (the client closed).
+    func refuse() {
+        let closed = AMQPError(.closed, "client closed")
+        switch self {
+        case .publish(_, let reply): reply.resume(throwing: closed)
+        case .perform(let operation): operation(nil)
+        case .cancelConsumers(let reply): reply.resume()
+        case .close(let reply): reply?.resume()
+        case .consume(let registration): registration.continuation.finish()
+        case .cancelConsumer, .settle: break
+        }
+    }
+}
+
+/// The request queue; once the loop stopped it refuses new requests instead of keeping them.
+struct RequestQueue {
+    var items: [LoopRequest] = []
+    var stopped = false
 }
 
 struct LoopStatus: Sendable {
@@ -167,7 +237,8 @@ final class IOLoop: @unchecked Sendable {
     let configuration: AMQPConfiguration
     let logger: Logger
     let setup: BrokerClient.Setup?
-    let requests = Mutex<[LoopRequest]>([])
+    let requests = Mutex(RequestQueue())
+    private let registrationIds = Mutex(0)
     let status = Mutex(LoopStatus())
     private let wakeDescriptor: Int32
     private let started = Mutex(false)
@@ -176,15 +247,16 @@ final class IOLoop: @unchecked Sendable {
     private var connection: AMQPConnection?
     private var generation: UInt64 = 0
     private var pending: [UInt64: PendingConfirm] = [:]
-    private var registrations: [ConsumerRegistration] = []
+    private var registrations: [Int: ConsumerRegistration] = [:]
     private var consumersByTag: [String: Int] = [:]
     private var reconnectDelay: Double = 0.1
     private var nextConnectAttempt = ContinuousClock.now
     private var lastTimeoutScan = ContinuousClock.now
-    private var closing: CheckedContinuation<Void, Never>?
+    private var closeRequested = false
+    private var closeReplies: [Reply<Void>] = []
 
     struct PendingConfirm {
-        var continuation: CheckedContinuation<Void, Error>?
+        var continuation: Reply<Void>?
         var messageId: String?
         var mandatory: Bool
         var deadline: ContinuousClock.Instant
@@ -216,23 +288,60 @@ final class IOLoop: @unchecked Sendable {
         watchdog.start()
     }
 
-    func submit(_ request: LoopRequest) {
-        requests.withLock { $0.append(request) }
+    /// Hands a request to the I/O thread; false (and the request refused) once the loop stopped.
+    @discardableResult
+    func submit(_ request: LoopRequest) -> Bool {
+        let accepted = requests.withLock { queue in
+            if queue.stopped { return false }
+            queue.items.append(request)
+            return true
+        }
+        guard accepted else {
+            request.refuse()
+            return false
+        }
         var one: UInt64 = 1
         _ = write(wakeDescriptor, &one, 8)
+        return true
+    }
+
+    /// Submits a request whose reply an async caller awaits. The wait ends when the loop
+    /// answers, when the loop has stopped (refused), or when the calling task is cancelled.
+    func call<T: Sendable>(_ makeRequest: (Reply<T>) -> LoopRequest) async throws -> T {
+        let box = Mutex<Reply<T>?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+                let reply = Reply(continuation)
+                box.withLock { $0 = reply }
+                if Task.isCancelled {
+                    reply.resume(throwing: CancellationError())
+                    return
+                }
+                submit(makeRequest(reply))
+            }
+        } onCancel: {
+            box.withLock { $0 }?.resume(throwing: CancellationError())
+        }
+    }
+
+    func nextRegistrationId() -> Int {
+        registrationIds.withLock { id in
+            id += 1
+            return id
+        }
     }
 
     // MARK: the I/O thread
 
     private func run() {
         while true {
-            if connection == nil, closing == nil, ContinuousClock.now >= nextConnectAttempt {
+            if connection == nil, !closeRequested, ContinuousClock.now >= nextConnectAttempt {
                 connect()
             }
             processRequests()
-            if let closing {
+            if closeRequested {
                 shutdown()
-                closing.resume()
+                for reply in closeReplies { reply.resume() }
                 return
             }
             expireConfirms()
@@ -250,9 +359,9 @@ final class IOLoop: @unchecked Sendable {
             try connection.enableConfirms()
             generation += 1
             self.connection = connection
-            for (index, registration) in registrations.enumerated() {
+            for (id, registration) in registrations.sorted(by: { $0.key < $1.key }) {
                 let tag = try connection.consume(queue: registration.queue, prefetch: registration.prefetch)
-                consumersByTag[tag] = index
+                consumersByTag[tag] = id
             }
             reconnectDelay = 0.1
             status.withLock {
@@ -271,9 +380,9 @@ final class IOLoop: @unchecked Sendable {
     }
 
     private func processRequests() {
-        let batch = requests.withLock { requests in
-            defer { requests.removeAll(keepingCapacity: true) }
-            return requests
+        let batch = requests.withLock { queue in
+            defer { queue.items.removeAll(keepingCapacity: true) }
+            return queue.items
         }
         guard !batch.isEmpty else { return }
         markBusy()
@@ -281,8 +390,8 @@ final class IOLoop: @unchecked Sendable {
         for request in batch {
             switch request {
             case .publish(let publish, let continuation):
-                guard let connection, closing == nil else {
-                    continuation.resume(throwing: AMQPError(closing == nil ? .notConnected : .closed, "no connection to the broker"))
+                guard let connection, !closeRequested else {
+                    continuation.resume(throwing: AMQPError(closeRequested ? .closed : .notConnected, "no connection to the broker"))
                     continue
                 }
                 do {
@@ -297,11 +406,11 @@ final class IOLoop: @unchecked Sendable {
                     tearDown(error)
                 }
             case .consume(let registration):
-                registrations.append(registration)
+                registrations[registration.id] = registration
                 if let connection {
                     do {
                         let tag = try connection.consume(queue: registration.queue, prefetch: registration.prefetch)
-                        consumersByTag[tag] = registrations.count - 1
+                        consumersByTag[tag] = registration.id
                     } catch {
                         logger.error("consume failed", metadata: ["queue": "\(registration.queue)", "error": "\(error)"])
                         tearDown(error)
@@ -326,28 +435,36 @@ final class IOLoop: @unchecked Sendable {
                 if let connection, !connection.isOpen {
                     tearDown(AMQPError(.connectionLost, "connection closed during an operation"))
                 }
+            case .cancelConsumer(let id):
+                cancelConsumer(id)
             case .cancelConsumers(let continuation):
                 cancelAllConsumers()
                 continuation.resume()
-            case .close(let continuation):
-                closing = continuation
+            case .close(let reply):
+                closeRequested = true
+                if let reply { closeReplies.append(reply) }
             }
         }
     }
 
     private func cancelAllConsumers() {
-        if let connection {
-            for tag in consumersByTag.keys {
-                do { try connection.cancel(consumerTag: tag) } catch {
-                    logger.warning("consumer cancel failed", metadata: ["error": "\(error)"])
-                    tearDown(error)
-                    break
-                }
+        for id in registrations.keys.sorted() { cancelConsumer(id) }
+    }
+
+    /// Ends one registration: its stream finishes at once; the broker is told when connected.
+    private func cancelConsumer(_ id: Int) {
+        guard let registration = registrations.removeValue(forKey: id) else { return }
+        logger.debug(
+            "cancelling consumer", metadata: ["registration": "\(id)", "tags": "\(consumersByTag.filter { $0.value == id }.keys)"])
+        registration.continuation.finish()
+        for (tag, owner) in consumersByTag where owner == id {
+            consumersByTag[tag] = nil
+            guard let connection else { continue }
+            do { try connection.cancel(consumerTag: tag) } catch {
+                logger.warning("consumer cancel failed", metadata: ["error": "\(error)"])
+                tearDown(error)
             }
         }
-        for registration in registrations { registration.continuation.finish() }
-        registrations.removeAll()
-        consumersByTag.removeAll()
     }
 
     private func waitAndReadEvents() {
@@ -389,12 +506,11 @@ final class IOLoop: @unchecked Sendable {
     private func handle(_ event: AMQPEvent, on connection: AMQPConnection) {
         switch event {
         case .delivery(let consumerTag, let deliveryTag, let redelivered, let exchange, let routingKey, let properties, let body):
-            guard let index = consumersByTag[consumerTag] else {
+            guard let id = consumersByTag[consumerTag], let registration = registrations[id] else {
                 // A consumer we cancelled: give the message back at once.
                 try? connection.reject(deliveryTag, requeue: true)
                 return
             }
-            let registration = registrations[index]
             let delivery = Delivery(
                 queue: registration.queue, deliveryTag: deliveryTag, generation: generation, redelivered: redelivered,
                 exchange: exchange, routingKey: routingKey, properties: properties, body: body)
@@ -417,8 +533,8 @@ final class IOLoop: @unchecked Sendable {
             }
         case .consumerCancelled(let tag):
             logger.warning("broker cancelled a consumer", metadata: ["consumer_tag": "\(tag)"])
-            if let index = consumersByTag.removeValue(forKey: tag) {
-                registrations[index].continuation.finish()
+            if let id = consumersByTag.removeValue(forKey: tag) {
+                registrations.removeValue(forKey: id)?.continuation.finish()
             }
         case .other:
             break
@@ -466,18 +582,13 @@ final class IOLoop: @unchecked Sendable {
         cancelAllConsumers()
         connection?.close()
         tearDown(AMQPError(.closed, "client closed"))
-        // Publishes that raced the close.
-        for request in requests.withLock({ r in
-            defer { r.removeAll() }; return r
-        }) {
-            switch request {
-            case .publish(_, let continuation): continuation.resume(throwing: AMQPError(.closed, "client closed"))
-            case .perform(let operation): operation(nil)
-            case .cancelConsumers(let continuation), .close(let continuation): continuation.resume()
-            case .consume(let registration): registration.continuation.finish()
-            case .settle: break
-            }
+        // Requests that raced the close are refused, and so is every later one.
+        let late = requests.withLock { queue in
+            queue.stopped = true
+            defer { queue.items.removeAll() }
+            return queue.items
         }
+        for request in late { request.refuse() }
         status.withLock {
             $0.busySince = nil
             $0.stopped = true

@@ -9,9 +9,9 @@ import ServiceLifecycle
 public enum Observability {
     /// Bootstraps the logging and metrics systems once per process; returns the registry
     /// `/metrics` renders.
-    public static func bootstrap(service: String, settings: Settings) -> PrometheusCollectorRegistry {
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
-        if settings.logFormat == "text" {
+    public static func bootstrap(settings: ProcessSettings) -> PrometheusCollectorRegistry {
+        let level = settings.logLevel
+        if settings.logFormat == .text {
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardOutput(label: label)
                 handler.logLevel = level

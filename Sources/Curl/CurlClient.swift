@@ -1,6 +1,7 @@
 import CCurl
 import Dispatch
 import Foundation
+import Retriability
 
 /// An HTTP request for `CurlClient`.
 public struct HTTPRequest: Sendable {
@@ -47,7 +48,7 @@ public struct HTTPResponse: Sendable {
 }
 
 /// A failure below HTTP: no connection, timeout, TLS, protocol.
-public struct CurlError: Error, Sendable, CustomStringConvertible {
+public struct CurlError: Error, Sendable, RetryClassifiable, CustomStringConvertible {
     public var code: Int32
     public var message: String
 

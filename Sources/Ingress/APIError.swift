@@ -1,16 +1,22 @@
 import Foundation
 import Hummingbird
+import Messaging
 
 /// Every error the ingress answers with: `{"error": {"code": "...", "message": "..."}}`.
 public struct APIError: Error, Sendable {
+    /// A business rule's refusal, answered with `status` (422 unless said otherwise).
+    public init(_ rejection: Rejection, status: HTTPResponse.Status = .unprocessableContent, field: String? = nil) {
+        self.init(status, rejection.code, rejection.message, field: field)
+    }
+
     public var status: HTTPResponse.Status
-    public var code: String
+    public var code: ErrorCode
     public var message: String
     /// The request field at fault, for validation errors.
     public var field: String?
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil, headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String, field: String? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
@@ -21,11 +27,11 @@ public struct APIError: Error, Sendable {
     public var response: Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
-        var error = ["code": code, "message": message]
+        var error = ["code": code.rawValue, "message": message]
         if let field { error["field"] = field }
         let body =
             (try? JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data(#"{"error":{"code":"INTERNAL_ERROR","message":"error not encodable"}}"#.utf8)
+            ?? Data(#"{"error":{"code":"\#(ErrorCode.internalError)","message":"error not encodable"}}"#.utf8)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
@@ -40,12 +46,12 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             // Hummingbird's own errors (unknown route, wrong method, body over the limit) in our shape.
             switch error.status {
-            case .contentTooLarge: return APIError(.contentTooLarge, "PAYLOAD_TOO_LARGE", "the request body is too large").response
-            case .notFound: return APIError(.notFound, "NOT_FOUND", "no such resource").response
-            case .methodNotAllowed: return APIError(.methodNotAllowed, "METHOD_NOT_ALLOWED", "method not allowed here").response
+            case .contentTooLarge: return APIError(.contentTooLarge, .payloadTooLarge, "the request body is too large").response
+            case .notFound: return APIError(.notFound, .notFound, "no such resource").response
+            case .methodNotAllowed: return APIError(.methodNotAllowed, .methodNotAllowed, "method not allowed here").response
             default:
                 let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
-                return APIError(error.status, "HTTP_\(error.status.code)", message).response
+                return APIError(error.status, ErrorCode("HTTP_\(error.status.code)"), message).response
             }
         }
     }

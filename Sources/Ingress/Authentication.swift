@@ -21,13 +21,13 @@ public struct IngressContext: RequestContext {
 
     /// The verified identity; routes behind `Authenticator` always have one.
     func requireIdentity() throws -> Identity {
-        guard let identity else { throw APIError(.unauthorized, "MISSING_TOKEN", "Authorization: Bearer <JWT> is required") }
+        guard let identity else { throw APIError(.unauthorized, .missingToken, "Authorization: Bearer <JWT> is required") }
         return identity
     }
 
     func requireAdmin() throws -> Identity {
         let identity = try requireIdentity()
-        guard identity.role == .admin else { throw APIError(.forbidden, "FORBIDDEN", "this route is for administrators") }
+        guard identity.role == .admin else { throw APIError(.forbidden, .forbidden, "this route is for administrators") }
         return identity
     }
 }
@@ -75,12 +75,12 @@ public struct TokenVerifier: Sendable {
         do {
             claims = try await keys.verify(token, as: ArmadaClaims.self)
         } catch is TokenExpired {
-            throw APIError(.unauthorized, "TOKEN_EXPIRED", "the token has expired")
+            throw APIError(.unauthorized, .tokenExpired, "the token has expired")
         } catch {
-            throw APIError(.unauthorized, "INVALID_TOKEN", "the token is malformed or not signed by a trusted key")
+            throw APIError(.unauthorized, .invalidToken, "the token is malformed or not signed by a trusted key")
         }
         guard let role = Identity.Role(rawValue: claims.role), !claims.sub.value.isEmpty else {
-            throw APIError(.unauthorized, "INVALID_TOKEN", "the token needs a sub and a role of customer or admin")
+            throw APIError(.unauthorized, .invalidToken, "the token needs a sub and a role of customer or admin")
         }
         return Identity(customerId: claims.sub.value, role: role)
     }
@@ -106,7 +106,7 @@ struct Authenticator: RouterMiddleware {
         -> Response
     {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count > 7 else {
-            throw APIError(.unauthorized, "MISSING_TOKEN", "Authorization: Bearer <JWT> is required")
+            throw APIError(.unauthorized, .missingToken, "Authorization: Bearer <JWT> is required")
         }
         var context = context
         context.identity = try await verifier.verify(String(header.dropFirst(7)))

@@ -24,27 +24,24 @@ struct CommandGateway: Sendable {
         let commandId = Self.commandId(customerId: customerId, idempotencyKey: idempotencyKey)
         let hash = SHA256.hash(data: requestFingerprint).map { String(format: "%02x", $0) }.joined()
         let type = Body.messageType
-        let recordedHash = try await pool.transaction { connection -> String in
-            try connection.execute(
-                """
-                INSERT INTO commands (id, customer_id, idempotency_key, command_type, request_hash) VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (customer_id, idempotency_key) DO NOTHING
-                """, commandId, customerId, idempotencyKey, type, hash)
-            return try connection.query("SELECT request_hash FROM commands WHERE id = $1", commandId).first!.decode("request_hash")
+        let recordedHash = try await pool.transaction { connection in
+            try Commands.recordPending(
+                commandId, customerId: customerId, idempotencyKey: idempotencyKey, type: type, requestHash: hash, on: connection)
         }
         guard recordedHash == hash else {
-            throw APIError(.unprocessableContent, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different request")
+            throw APIError(.unprocessableContent, .idempotencyKeyReused, "this Idempotency-Key was used for a different request")
         }
         // Publishing again for a retried request is harmless: the message id is the command id,
         // and the consumer's inbox takes it once.
         let envelope = Envelope(
-            id: commandId, data: makeBody(commandId), correlationId: commandId.uuidString.lowercased(), commandId: commandId)
+            id: commandId, data: makeBody(commandId), occurredAt: Date(), correlationId: commandId.uuidString.lowercased(),
+            commandId: commandId)
         do {
             try await broker.publish(envelope)
         } catch {
             logger.warning("command not published; answering 503", metadata: ["command_id": "\(commandId)", "error": "\(error)"])
             throw APIError(
-                .serviceUnavailable, "SERVICE_UNAVAILABLE", "the request could not be queued; retry with the same Idempotency-Key",
+                .serviceUnavailable, .serviceUnavailable, "the request could not be queued; retry with the same Idempotency-Key",
                 headers: [.retryAfter: "5"])
         }
         return commandId

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Messaging
 import Postgres
-import Wallet
+import WalletContracts
 
 /// The customer routes under `/api/v1`: thin — validate, publish a command, or read Postgres.
 /// Every read is scoped to the caller; another customer's resource is a plain 404.
@@ -45,12 +45,12 @@ struct CustomerAPI: Sendable {
         let limit = try request.pageLimit()
         let cursor: Int64? = try request.uri.queryParameters.get("cursor").map { text in
             guard let value = Int64(text), value > 0 else {
-                throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'cursor' is not a cursor this API returned", field: "cursor")
+                throw APIError(.unprocessableContent, .validationFailed, "'cursor' is not a cursor this API returned", field: "cursor")
             }
             return value
         }
         let entries = try await pool.withConnection {
-            try DepositQueries.ledger(customerId: customer, before: cursor, limit: limit, on: $0)
+            try Ledger.entries(customerId: customer, before: cursor, limit: limit, on: $0)
         }
         return try encodedResponse(Page(items: entries, nextCursor: entries.count == limit ? entries.last.map { String($0.id) } : nil))
     }
@@ -69,7 +69,7 @@ struct CustomerAPI: Sendable {
     }
 
     func channels() async throws -> Response {
-        let channels = try await PaymentChannels.all(pool: pool).filter(\.active).map {
+        let channels = try await pool.withConnection { try PaymentChannels.all(on: $0) }.filter(\.active).map {
             ChannelView(
                 code: $0.code, name: $0.name, group: $0.group, feeFlat: $0.totalFee.flat, feePercent: $0.totalFee.percent,
                 minimumFee: $0.minimumFee, maximumFee: $0.maximumFee, minimumAmount: $0.minimumAmount, maximumAmount: $0.maximumAmount,
@@ -97,27 +97,26 @@ struct CustomerAPI: Sendable {
         let method = try body.string("method", maxLength: 32, pattern: "^[A-Z0-9_]+$")!
         let promo = try body.string("promoCode", required: false, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$")
         let commandId = try await gateway.submit(
-            { CreateDeposit(depositId: Self.depositId(for: $0), customerId: customer, amount: amount, method: method, promoCode: promo) },
+            {
+                CreateDeposit(
+                    depositId: CreateDeposit.depositId(for: $0), customerId: customer, amount: amount, method: method, promoCode: promo)
+            },
             customerId: customer, idempotencyKey: key, requestFingerprint: Array("POST /wallet/deposits\n".utf8) + body.raw)
-        return try encodedResponse(Accepted(commandId: commandId, depositId: Self.depositId(for: commandId)), status: .accepted)
-    }
-
-    static func depositId(for commandId: UUID) -> UUID {
-        MessageID.derive("deposit", commandId.uuidString)
+        return try encodedResponse(Accepted(commandId: commandId, depositId: CreateDeposit.depositId(for: commandId)), status: .accepted)
     }
 
     func deposits(_ request: Request, _ context: IngressContext) async throws -> Response {
         let customer = try context.requireIdentity().customerId
         let limit = try request.pageLimit()
-        let items = try await pool.withConnection { try DepositQueries.list(customerId: customer, limit: limit, on: $0) }
+        let items = try await pool.withConnection { try Deposits.views(customerId: customer, limit: limit, on: $0) }
         return try encodedResponse(["items": items])
     }
 
     func deposit(_ context: IngressContext) async throws -> Response {
         let customer = try context.requireIdentity().customerId
         guard let id = UUID(uuidString: try context.parameters.require("id")),
-            let found = try await pool.withConnection({ try DepositQueries.find(id, customerId: customer, on: $0) })
-        else { throw APIError(.notFound, "DEPOSIT_NOT_FOUND", "no such deposit") }
+            let found = try await pool.withConnection({ try Deposits.view(id, customerId: customer, on: $0) })
+        else { throw APIError(.notFound, .depositNotFound, "no such deposit") }
         return try encodedResponse(found)
     }
 
@@ -126,8 +125,8 @@ struct CustomerAPI: Sendable {
         let key = try request.idempotencyKey()
         // A read, to answer 404 at once for an unknown or foreign deposit; the worker checks the state.
         guard let id = UUID(uuidString: try context.parameters.require("id")),
-            try await pool.withConnection({ try DepositQueries.find(id, customerId: customer, on: $0) }) != nil
-        else { throw APIError(.notFound, "DEPOSIT_NOT_FOUND", "no such deposit") }
+            try await pool.withConnection({ try Deposits.view(id, customerId: customer, on: $0) }) != nil
+        else { throw APIError(.notFound, .depositNotFound, "no such deposit") }
         let commandId = try await gateway.submit(
             { _ in CancelDeposit(depositId: id, customerId: customer) }, customerId: customer, idempotencyKey: key,
             requestFingerprint: Array("DELETE /wallet/deposits/\(id.uuidString.lowercased())".utf8))
@@ -137,27 +136,17 @@ struct CustomerAPI: Sendable {
     func command(_ context: IngressContext) async throws -> Response {
         let customer = try context.requireIdentity().customerId
         guard let id = UUID(uuidString: try context.parameters.require("id")) else {
-            throw APIError(.notFound, "COMMAND_NOT_FOUND", "no such command")
+            throw APIError(.notFound, .commandNotFound, "no such command")
         }
-        let row = try await pool.withConnection { connection in
-            try connection.query(
-                """
-                SELECT id, command_type, status, result::text AS result, error_code, error_message, created_at, completed_at
-                FROM commands WHERE id = $1 AND customer_id = $2
-                """, id, customer
-            ).first
+        guard let record = try await pool.withConnection({ try Commands.find(id, customerId: customer, on: $0) }) else {
+            throw APIError(.notFound, .commandNotFound, "no such command")
         }
-        guard let row else { throw APIError(.notFound, "COMMAND_NOT_FOUND", "no such command") }
-        var view: [String: Any] = [
-            "commandId": id.uuidString.lowercased(), "type": try row.decode("command_type", as: String.self),
-            "status": try row.decode("status", as: String.self),
-        ]
-        if let result = try row.decode("result", as: String?.self), let object = try? JSONSerialization.jsonObject(with: Data(result.utf8))
-        {
+        var view: [String: Any] = ["commandId": id.uuidString.lowercased(), "type": record.type, "status": record.status.rawValue]
+        if let result = record.result, let object = try? JSONSerialization.jsonObject(with: Data(result.utf8)) {
             view["result"] = object
         }
-        if let code = try row.decode("error_code", as: String?.self) {
-            view["error"] = ["code": code, "message": try row.decode("error_message", as: String?.self) ?? ""]
+        if let code = record.errorCode {
+            view["error"] = ["code": code, "message": record.errorMessage ?? ""]
         }
         return jsonResponse(view)
     }

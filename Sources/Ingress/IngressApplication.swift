@@ -3,7 +3,7 @@ import Hummingbird
 import Logging
 import Postgres
 import Prometheus
-import Wallet
+import WalletContracts
 
 /// What the ingress needs from outside; tests build it against the local stack.
 public struct IngressDependencies: Sendable {

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Messaging
 import Postgres
-import Wallet
+import WalletContracts
 
 /// Promo routes for customers, and the admin routes (promos, wallet adjustments).
 struct PromoAPI: Sendable {
@@ -38,7 +38,7 @@ struct PromoAPI: Sendable {
         }
         switch result {
         case .success(let bonus): return try encodedResponse(Preview(code: code.uppercased(), amount: amount, bonus: bonus))
-        case .failure(let rejection): throw APIError(.unprocessableContent, rejection.rawValue, rejection.message, field: "code")
+        case .failure(let rejection): throw APIError(rejection.rejection, field: "code")
         }
     }
 
@@ -94,15 +94,15 @@ struct PromoAPI: Sendable {
         let body = try await JSONBody.read(request, allowed: Self.promoFields)
         let fields = try fields(body, creating: true)
         if fields.bonusType == .percentage, let value = fields.bonusValue, value > 100 {
-            throw APIError(.unprocessableContent, "VALUE_OUT_OF_RANGE", "a percentage bonus is at most 100", field: "bonusValue")
+            throw APIError(.unprocessableContent, .valueOutOfRange, "a percentage bonus is at most 100", field: "bonusValue")
         }
         let commandId = try await gateway.submit(
-            { ManagePromo(action: .create, promoId: MessageID.derive("promo", $0.uuidString), fields: fields) }, customerId: admin,
+            { ManagePromo(action: .create, promoId: ManagePromo.promoId(for: $0), fields: fields) }, customerId: admin,
             idempotencyKey: key, requestFingerprint: Array("POST /admin/promos\n".utf8) + body.raw)
         return try encodedResponse(
             [
                 "commandId": commandId.uuidString.lowercased(),
-                "promoId": MessageID.derive("promo", commandId.uuidString).uuidString.lowercased(), "status": "pending",
+                "promoId": ManagePromo.promoId(for: commandId).uuidString.lowercased(), "status": "pending",
             ],
             status: .accepted)
     }
@@ -118,7 +118,7 @@ struct PromoAPI: Sendable {
         let id = try promoId(context)
         let body = try await JSONBody.read(request, allowed: Self.promoFields)
         for immutable in ["code", "type", "bonusType"] where body.object[immutable] != nil {
-            throw APIError(.unprocessableContent, "PROMO_FIELD_IMMUTABLE", "'\(immutable)' cannot be changed", field: immutable)
+            throw APIError(.unprocessableContent, .promoFieldImmutable, "'\(immutable)' cannot be changed", field: immutable)
         }
         let fields = try fields(body, creating: false)
         let commandId = try await gateway.submit(
@@ -143,7 +143,7 @@ struct PromoAPI: Sendable {
         let customer = try context.parameters.require("customerId")
         let body = try await JSONBody.read(request, allowed: ["amount", "description"])
         let amount = try body.int64("amount", in: -1_000_000_000...1_000_000_000)
-        guard amount != 0 else { throw APIError(.unprocessableContent, "VALUE_OUT_OF_RANGE", "'amount' must not be 0", field: "amount") }
+        guard amount != 0 else { throw APIError(.unprocessableContent, .valueOutOfRange, "'amount' must not be 0", field: "amount") }
         let description = try body.string("description", maxLength: 500)!
         let commandId = try await gateway.submit(
             { _ in AdjustWallet(customerId: customer, amount: amount, description: description, adminId: admin) }, customerId: admin,
@@ -153,7 +153,7 @@ struct PromoAPI: Sendable {
 
     private func promoId(_ context: IngressContext) throws -> UUID {
         guard let id = UUID(uuidString: try context.parameters.require("id")) else {
-            throw APIError(.notFound, "PROMO_NOT_FOUND", "no such promo")
+            throw APIError(.notFound, .promoNotFound, "no such promo")
         }
         return id
     }

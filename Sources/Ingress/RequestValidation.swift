@@ -48,18 +48,18 @@ struct JSONBody {
 
     static func read(_ request: Request, allowed: Set<String>) async throws -> JSONBody {
         guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
-            throw APIError(.unsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+            throw APIError(.unsupportedMediaType, .unsupportedMediaType, "send the body as application/json")
         }
         let buffer = try await request.body.collect(upTo: maximumSize)
         let raw = Array(buffer.readableBytesView)
         guard let parsed = try? JSONDecoder().decode(JSONValue.self, from: Data(raw)) else {
-            throw APIError(.badRequest, "INVALID_JSON", "the body is not valid JSON")
+            throw APIError(.badRequest, .invalidJson, "the body is not valid JSON")
         }
         guard case .object(let object) = parsed else {
-            throw APIError(.badRequest, "INVALID_JSON", "the body must be a JSON object")
+            throw APIError(.badRequest, .invalidJson, "the body must be a JSON object")
         }
         if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw APIError(.unprocessableContent, "UNKNOWN_FIELD", "unknown field '\(unknown)'", field: unknown)
+            throw APIError(.unprocessableContent, .unknownField, "unknown field '\(unknown)'", field: unknown)
         }
         return JSONBody(raw: raw, object: object)
     }
@@ -72,11 +72,11 @@ struct JSONBody {
         case .integer(let integer): whole = integer
         case .number(let number) where number.rounded() == number && abs(number) > Double(Int64.max) / 2: whole = number > 0 ? .max : .min
         default:
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be a whole number of rupiah", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be a whole number of rupiah", field: name)
         }
         guard range.contains(whole) else {
             throw APIError(
-                .unprocessableContent, "VALUE_OUT_OF_RANGE", "'\(name)' must be between \(range.lowerBound) and \(range.upperBound)",
+                .unprocessableContent, .valueOutOfRange, "'\(name)' must be between \(range.lowerBound) and \(range.upperBound)",
                 field: name)
         }
         return whole
@@ -88,14 +88,14 @@ struct JSONBody {
             return nil
         }
         guard case .string(let text) = value else {
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be a string", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be a string", field: name)
         }
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty, trimmed.count <= maxLength else {
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be 1 to \(maxLength) characters", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be 1 to \(maxLength) characters", field: name)
         }
         if let pattern, trimmed.range(of: pattern, options: .regularExpression) == nil {
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' has an invalid format", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' has an invalid format", field: name)
         }
         return trimmed
     }
@@ -108,7 +108,7 @@ struct JSONBody {
     func bool(_ name: String) throws -> Bool? {
         guard let value = object[name], value.isPresent else { return nil }
         guard case .bool(let flag) = value else {
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be true or false", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be true or false", field: name)
         }
         return flag
     }
@@ -120,7 +120,7 @@ struct JSONBody {
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         guard let date = formatter.date(from: text) else {
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' must be an ISO 8601 timestamp", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be an ISO 8601 timestamp", field: name)
         }
         return date
     }
@@ -128,13 +128,13 @@ struct JSONBody {
     func choice<T: RawRepresentable>(_ name: String, required: Bool = true) throws -> T? where T.RawValue == String {
         guard let text = try string(name, required: required, maxLength: 40) else { return nil }
         guard let value = T(rawValue: text) else {
-            throw APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' has an unknown value '\(text)'", field: name)
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' has an unknown value '\(text)'", field: name)
         }
         return value
     }
 
     private func missing(_ name: String) -> APIError {
-        APIError(.unprocessableContent, "VALIDATION_FAILED", "'\(name)' is required", field: name)
+        APIError(.unprocessableContent, .validationFailed, "'\(name)' is required", field: name)
     }
 }
 
@@ -151,10 +151,10 @@ extension Request {
     /// The `Idempotency-Key` every state-changing request must carry.
     func idempotencyKey() throws -> String {
         guard let key = headers[Self.idempotencyKeyHeader]?.trimmingCharacters(in: .whitespaces), !key.isEmpty else {
-            throw APIError(.badRequest, "IDEMPOTENCY_KEY_REQUIRED", "send an Idempotency-Key header (a UUID is a good choice)")
+            throw APIError(.badRequest, .idempotencyKeyRequired, "send an Idempotency-Key header (a UUID is a good choice)")
         }
         guard key.count <= 200 else {
-            throw APIError(.badRequest, "IDEMPOTENCY_KEY_INVALID", "the Idempotency-Key is longer than 200 characters")
+            throw APIError(.badRequest, .idempotencyKeyInvalid, "the Idempotency-Key is longer than 200 characters")
         }
         return key
     }
@@ -163,7 +163,7 @@ extension Request {
     func pageLimit() throws -> Int {
         guard let text = uri.queryParameters.get("limit") else { return 20 }
         guard let limit = Int(text), (1...100).contains(limit) else {
-            throw APIError(.unprocessableContent, "VALUE_OUT_OF_RANGE", "'limit' must be between 1 and 100", field: "limit")
+            throw APIError(.unprocessableContent, .valueOutOfRange, "'limit' must be between 1 and 100", field: "limit")
         }
         return limit
     }

@@ -6,7 +6,7 @@ import Logging
 import Messaging
 import Metrics
 import Tripay
-import Wallet
+import WalletContracts
 
 /// `POST /api/v1/webhooks/tripay`: verifies Tripay's callback and hands it to the payments
 /// queue. It answers `{"success": true}` only once the broker confirmed the message, so a
@@ -31,26 +31,27 @@ struct TripayWebhookController: Sendable {
         let buffer = try await request.body.collect(upTo: Self.maximumBodySize)
         let body = Array(buffer.readableBytesView)
         guard request.headers[values: Self.eventHeader].first == "payment_status" else {
-            throw rejected(.badRequest, "INVALID_CALLBACK_EVENT", "X-Callback-Event must be payment_status")
+            throw rejected(.badRequest, .invalidCallbackEvent, "X-Callback-Event must be payment_status")
         }
         guard let signature = request.headers[Self.signatureHeader], !signature.isEmpty else {
-            throw rejected(.unauthorized, "MISSING_SIGNATURE", "X-Callback-Signature is required")
+            throw rejected(.unauthorized, .missingSignature, "X-Callback-Signature is required")
         }
         guard TripaySignature.isValidCallback(body: body, signature: signature, privateKey: privateKey) else {
-            throw rejected(.unauthorized, "INVALID_SIGNATURE", "X-Callback-Signature does not match the body")
+            throw rejected(.unauthorized, .invalidSignature, "X-Callback-Signature does not match the body")
         }
         let callback: TripayCallback
         do {
             callback = try TripayCallback.decode(body)
         } catch {
             throw rejected(
-                .badRequest, "MALFORMED_CALLBACK", "the callback body is not a valid Tripay payment_status payload: \(Self.describe(error))"
+                .badRequest, .malformedCallback, "the callback body is not a valid Tripay payment_status payload: \(Self.describe(error))"
             )
         }
 
+        let received = Date()
         let envelope = Envelope(
             id: TripayCallbackReceived.messageID(reference: callback.reference, status: callback.status.rawValue),
-            data: TripayCallbackReceived(rawBody: String(decoding: body, as: UTF8.self), receivedAt: Date()),
+            data: TripayCallbackReceived(rawBody: String(decoding: body, as: UTF8.self), receivedAt: received), occurredAt: received,
             correlationId: callback.reference)
         do {
             try await broker.publish(envelope)
@@ -72,9 +73,9 @@ struct TripayWebhookController: Sendable {
         return jsonResponse(["success": true])
     }
 
-    private func rejected(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> APIError {
+    private func rejected(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) -> APIError {
         logger.notice("tripay callback rejected", metadata: ["code": "\(code)"])
-        Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", code.lowercased())]).increment()
+        Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", code.rawValue.lowercased())]).increment()
         return APIError(status, code, message)
     }
 

@@ -3,80 +3,106 @@ import Logging
 import Postgres
 
 /// One handler run as one transaction: claim the inbox row `(consumer, message id)`, apply the
-/// handler's effects, write its outbox rows, record the command's outcome, commit. A claimed
-/// row means the message already took effect, and the run is a no-op.
+/// handler's effects, write its outbox rows, record the outcome (and the command's), commit. A
+/// claimed row means the message already took effect, and the run is a no-op.
 public enum AtomicPhase {
     public enum Outcome: Sendable, Equatable {
         case duplicate
         case applied(sent: Int)
+        case rejected(ErrorCode, message: String)
+        case again(after: Duration, deadline: Date, reason: String)
+    }
+
+    /// Thrown inside the transaction to roll all of it back, inbox claim included.
+    private struct Again: Error {
+        var after: Duration
+        var deadline: Date
+        var reason: String
     }
 
     /// Runs `handler` on an already encoded envelope (what the consumer does per delivery).
     public static func run(
-        _ handler: AnyMessageHandler, body: [UInt8], header: EnvelopeHeader, consumer: String, attempt: Int,
+        _ handler: AnyMessageHandler, body: [UInt8], header: EnvelopeHeader, consumer: String, attempt: Int, runAt: Date,
         pool: PostgresPool, logger: Logger
     ) async throws -> Outcome {
+        let time = MessageTime(now: header.occurredAt, runAt: runAt)
         var prepared: (any Sendable)?
         if let prepare = handler.prepare {
             // Do not call out for a message that already took effect.
-            if try await alreadyProcessed(header.id, consumer: consumer, pool: pool) { return .duplicate }
-            prepared = try await prepare(body, pool, logger)
+            if try await pool.withConnection({ try Inbox.contains(consumer: consumer, messageId: header.id, on: $0) }) {
+                return .duplicate
+            }
+            switch try await prepare(body, PrepareContext(pool: pool, logger: logger, time: time, attempt: attempt)) {
+            case .ready(let value):
+                prepared = value
+            case .finished(let outcome):
+                return try await record(outcome, header: header, consumer: consumer, pool: pool)
+            }
         }
         let preparation = prepared
-        return try await pool.transaction { connection in
-            let claimed = try connection.execute(
-                "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                consumer, header.id, header.type)
-            guard claimed == 1 else { return .duplicate }
-            var context = HandlerContext(connection: connection, logger: logger, attempt: attempt)
-            try handler.run(body, preparation, &context)
-            if let commandId = header.commandId {
-                try Commands.succeed(commandId, result: context.commandResult ?? "{}", on: connection)
+        do {
+            return try await pool.transaction { connection in
+                guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
+                try connection.execute("SAVEPOINT handler")
+                var context = HandlerContext(
+                    connection: connection, logger: logger, time: time, attempt: attempt, correlationId: header.correlationId)
+                let outcome = try handler.run(body, preparation, &context)
+                switch outcome.kind {
+                case .done(let result):
+                    if let commandId = header.commandId { try Commands.succeed(commandId, result: result, on: connection) }
+                    return .applied(sent: context.sent)
+                case .rejected(let code, let message):
+                    // The refusal is the outcome: none of the handler's writes or sends stand.
+                    try connection.execute("ROLLBACK TO SAVEPOINT handler")
+                    try Inbox.recordRejection(consumer: consumer, messageId: header.id, code: code, message: message, on: connection)
+                    if let commandId = header.commandId { try Commands.fail(commandId, code: code, message: message, on: connection) }
+                    return .rejected(code, message: message)
+                case .again(let after, let deadline, let reason):
+                    throw Again(after: after, deadline: deadline, reason: reason)
+                }
             }
-            return .applied(sent: context.sent)
+        } catch let again as Again {
+            return .again(after: again.after, deadline: again.deadline, reason: again.reason)
+        }
+    }
+
+    /// Records an outcome decided before the phase (by `prepare`) with the inbox row.
+    private static func record(_ outcome: HandlerOutcome, header: EnvelopeHeader, consumer: String, pool: PostgresPool) async throws
+        -> Outcome
+    {
+        switch outcome.kind {
+        case .again(let after, let deadline, let reason):
+            return .again(after: after, deadline: deadline, reason: reason)
+        case .done(let result):
+            return try await pool.transaction { connection in
+                guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
+                if let commandId = header.commandId { try Commands.succeed(commandId, result: result, on: connection) }
+                return .applied(sent: 0)
+            }
+        case .rejected(let code, let message):
+            return try await pool.transaction { connection in
+                guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
+                try Inbox.recordRejection(consumer: consumer, messageId: header.id, code: code, message: message, on: connection)
+                if let commandId = header.commandId { try Commands.fail(commandId, code: code, message: message, on: connection) }
+                return .rejected(code, message: message)
+            }
         }
     }
 
     /// Runs `handler` on one typed envelope, exactly as a consumer would (tests, tools).
     public static func run<Handler: MessageHandler>(
-        _ handler: Handler, _ envelope: Envelope<Handler.Body>, consumer: String, pool: PostgresPool, logger: Logger
+        _ handler: Handler, _ envelope: Envelope<Handler.Body>, consumer: String, runAt: Date? = nil, pool: PostgresPool,
+        logger: Logger
     ) async throws -> Outcome {
-        try await run(AnyMessageHandler(handler), envelope, consumer: consumer, pool: pool, logger: logger)
+        try await run(AnyMessageHandler(handler), envelope, consumer: consumer, runAt: runAt, pool: pool, logger: logger)
     }
 
     public static func run<Body: MessageBody>(
-        _ handler: AnyMessageHandler, _ envelope: Envelope<Body>, consumer: String, pool: PostgresPool, logger: Logger
+        _ handler: AnyMessageHandler, _ envelope: Envelope<Body>, consumer: String, runAt: Date? = nil, pool: PostgresPool,
+        logger: Logger
     ) async throws -> Outcome {
-        let header = EnvelopeHeader(
-            id: envelope.id, type: envelope.type, version: envelope.version, correlationId: envelope.correlationId,
-            commandId: envelope.commandId)
-        return try await run(
-            handler, body: try envelope.encoded(), header: header, consumer: consumer, attempt: 0, pool: pool, logger: logger)
-    }
-
-    static func alreadyProcessed(_ id: UUID, consumer: String, pool: PostgresPool) async throws -> Bool {
-        try await pool.withConnection { connection in
-            try !connection.query("SELECT 1 AS x FROM inbox WHERE consumer = $1 AND message_id = $2", consumer, id).isEmpty
-        }
-    }
-}
-
-/// The outcome of API commands, which `GET /commands/{id}` reads. The ingress records a command
-/// as pending when it accepts it; the consumer that carries it out records how it ended.
-public enum Commands {
-    public static func succeed(_ id: UUID, result: String, on connection: PGConnection) throws {
-        try connection.execute(
-            """
-            UPDATE commands SET status = 'succeeded', result = $2::jsonb, error_code = NULL, error_message = NULL, completed_at = now()
-            WHERE id = $1 AND status <> 'succeeded'
-            """, id, result)
-    }
-
-    public static func fail(_ id: UUID, code: String, message: String, on connection: PGConnection) throws {
-        try connection.execute(
-            """
-            UPDATE commands SET status = 'failed', error_code = $2, error_message = $3, completed_at = now()
-            WHERE id = $1 AND status = 'pending'
-            """, id, code, String(message.prefix(2000)))
+        try await run(
+            handler, body: try envelope.encoded(), header: envelope.header, consumer: consumer, attempt: 0,
+            runAt: runAt ?? envelope.occurredAt, pool: pool, logger: logger)
     }
 }

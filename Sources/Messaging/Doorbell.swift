@@ -21,23 +21,28 @@ final class Doorbell: Sendable {
         waiter?.resume()
     }
 
-    /// Returns after a ring or after `timeout`, whichever comes first.
+    /// Returns after a ring, after `timeout`, or when the waiting task is cancelled, whichever
+    /// comes first.
     func wait(timeout: Duration) async {
         let timer = Task {
             try? await Task.sleep(for: timeout)
             if !Task.isCancelled { ring() }
         }
         defer { timer.cancel() }
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.rung {
-                    state.rung = false
-                    return true
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    if state.rung || Task.isCancelled {
+                        state.rung = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
                 }
-                state.waiter = continuation
-                return false
+                if ready { continuation.resume() }
             }
-            if ready { continuation.resume() }
+        } onCancel: {
+            ring()
         }
     }
 }

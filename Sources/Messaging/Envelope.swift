@@ -34,7 +34,7 @@ public struct Envelope<Body: MessageBody>: Codable, Sendable {
     public var commandId: UUID?
     public var data: Body
 
-    public init(id: UUID, data: Body, occurredAt: Date = Date(), correlationId: String? = nil, commandId: UUID? = nil) {
+    public init(id: UUID, data: Body, occurredAt: Date, correlationId: String? = nil, commandId: UUID? = nil) {
         self.id = id
         self.type = Body.messageType
         self.version = Body.version
@@ -54,15 +54,23 @@ public struct EnvelopeHeader: Decodable, Sendable {
     public var id: UUID
     public var type: String
     public var version: Int
+    public var occurredAt: Date
     public var correlationId: String?
     public var commandId: UUID?
 
-    public init(id: UUID, type: String, version: Int, correlationId: String?, commandId: UUID? = nil) {
+    public init(id: UUID, type: String, version: Int, occurredAt: Date, correlationId: String?, commandId: UUID? = nil) {
         self.id = id
         self.type = type
         self.version = version
+        self.occurredAt = occurredAt
         self.correlationId = correlationId
         self.commandId = commandId
+    }
+}
+
+extension Envelope {
+    public var header: EnvelopeHeader {
+        EnvelopeHeader(id: id, type: type, version: version, occurredAt: occurredAt, correlationId: correlationId, commandId: commandId)
     }
 }
 

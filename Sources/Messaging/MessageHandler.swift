@@ -5,11 +5,13 @@ import Postgres
 /// Handles one message type. `handle` runs inside the consumer's transaction, after the inbox
 /// row for the message was claimed: everything it writes through `context.connection`, and
 /// every message it sends through `context`, commits together with the inbox row or not at all.
+/// It returns its outcome (`HandlerOutcome`) and throws only for what it cannot decide (a lost
+/// connection, a bug), which the runtime classifies.
 ///
-/// It must not call outside services: that is what `PreparingMessageHandler.prepare` is for.
+/// It must not call outside services, nor read the clock: `context.now` is the message's time.
 public protocol MessageHandler: Sendable {
     associatedtype Body: MessageBody
-    func handle(_ message: Envelope<Body>, context: inout HandlerContext) throws
+    func handle(_ message: Envelope<Body>, context: inout HandlerContext) throws -> HandlerOutcome
 }
 
 /// A handler that must call an outside service (Tripay, DigitalOcean) before its atomic phase.
@@ -19,47 +21,81 @@ public protocol MessageHandler: Sendable {
 /// be idempotent at the boundary (Tripay's merchant_ref from the deposit id, a droplet tag).
 public protocol PreparingMessageHandler: Sendable {
     associatedtype Body: MessageBody
-    associatedtype Preparation: Sendable
-    func prepare(_ message: Envelope<Body>, pool: PostgresPool, logger: Logger) async throws -> Preparation
-    func handle(_ message: Envelope<Body>, prepared: Preparation, context: inout HandlerContext) throws
+    associatedtype Prepared: Sendable
+    func prepare(_ message: Envelope<Body>, context: PrepareContext) async throws -> Preparation<Prepared>
+    func handle(_ message: Envelope<Body>, prepared: Prepared, context: inout HandlerContext) throws -> HandlerOutcome
+}
+
+/// The times a run knows. Handlers decide with these and never read the clock.
+public struct MessageTime: Sendable, Equatable {
+    /// The message's logical time: when its fact happened or its command was accepted
+    /// (`occurredAt`); a lifecycle tick's `now`.
+    public var now: Date
+    /// When the runtime began this run: what a handler that waits (`again`) compares its
+    /// deadline with.
+    public var runAt: Date
+
+    public init(now: Date, runAt: Date) {
+        self.now = now
+        self.runAt = runAt
+    }
+}
+
+/// What a `prepare` step may use: the pool for reads, a logger, the times.
+public struct PrepareContext: Sendable {
+    public let pool: PostgresPool
+    public let logger: Logger
+    public let time: MessageTime
+    /// Failed runs before this one (0 on the first delivery).
+    public let attempt: Int
+
+    public var now: Date { time.now }
 }
 
 /// What a handler may use during its atomic phase.
 public struct HandlerContext {
     public let connection: PGConnection
     public let logger: Logger
+    public let time: MessageTime
     /// Failed runs before this one (0 on the first delivery).
     public let attempt: Int
+    public let correlationId: String?
     var sent = 0
-    var commandResult: String?
 
-    init(connection: PGConnection, logger: Logger, attempt: Int) {
+    public var now: Date { time.now }
+
+    init(connection: PGConnection, logger: Logger, time: MessageTime, attempt: Int, correlationId: String?) {
         self.connection = connection
         self.logger = logger
+        self.time = time
         self.attempt = attempt
+        self.correlationId = correlationId
     }
 
-    /// Sends a follow-up message once this transaction commits (through the outbox).
-    public mutating func send<Body: MessageBody>(_ envelope: Envelope<Body>) throws {
-        try Outbox.enqueue(envelope, on: connection)
+    /// Sends a follow-up message once this transaction commits (through the outbox). Its
+    /// `occurredAt` is this message's time; its id must be derived from the business fact.
+    public mutating func send<Body: MessageBody>(_ body: Body, id: UUID, correlationId: String? = nil) throws {
+        try Outbox.enqueue(
+            Envelope(id: id, data: body, occurredAt: now, correlationId: correlationId ?? self.correlationId), on: connection)
         sent += 1
-    }
-
-    /// The result `GET /commands/{id}` shows once the command succeeded.
-    public mutating func complete(with result: some Encodable) throws {
-        commandResult = String(decoding: try MessageCoding.encoder().encode(result), as: UTF8.self)
     }
 }
 
 /// A handler with its body type erased, so a consumer can route by type name.
 public struct AnyMessageHandler: Sendable {
     public let messageType: String
-    /// Calls out before the phase; nil for plain handlers. Returns what `run` receives.
-    let prepare: (@Sendable ([UInt8], PostgresPool, Logger) async throws -> any Sendable)?
-    let run: @Sendable ([UInt8], (any Sendable)?, inout HandlerContext) throws -> Void
+    public let bodyType: any MessageBody.Type
+    /// The handler's type name (the catalogue test finds its file by it).
+    public let handlerName: String
+    /// Calls out before the phase; nil for plain handlers. Returns what `run` receives, or the
+    /// outcome that ends the run.
+    let prepare: (@Sendable ([UInt8], PrepareContext) async throws -> Preparation<any Sendable>)?
+    let run: @Sendable ([UInt8], (any Sendable)?, inout HandlerContext) throws -> HandlerOutcome
 
     public init<Handler: MessageHandler>(_ handler: Handler) {
         messageType = Handler.Body.messageType
+        bodyType = Handler.Body.self
+        handlerName = String(describing: Handler.self)
         prepare = nil
         run = { bytes, _, context in
             try handler.handle(try Self.decode(bytes, as: Handler.Body.self), context: &context)
@@ -68,14 +104,19 @@ public struct AnyMessageHandler: Sendable {
 
     public init<Handler: PreparingMessageHandler>(_ handler: Handler) {
         messageType = Handler.Body.messageType
-        prepare = { bytes, pool, logger in
-            try await handler.prepare(try Self.decode(bytes, as: Handler.Body.self), pool: pool, logger: logger)
+        bodyType = Handler.Body.self
+        handlerName = String(describing: Handler.self)
+        prepare = { bytes, context in
+            switch try await handler.prepare(try Self.decode(bytes, as: Handler.Body.self), context: context) {
+            case .ready(let value): return .ready(value)
+            case .finished(let outcome): return .finished(outcome)
+            }
         }
         run = { bytes, prepared, context in
-            guard let prepared = prepared as? Handler.Preparation else {
+            guard let prepared = prepared as? Handler.Prepared else {
                 throw UndecodableMessage(reason: "no preparation for \(Handler.Body.messageType)")
             }
-            try handler.handle(try Self.decode(bytes, as: Handler.Body.self), prepared: prepared, context: &context)
+            return try handler.handle(try Self.decode(bytes, as: Handler.Body.self), prepared: prepared, context: &context)
         }
     }
 

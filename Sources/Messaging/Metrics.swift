@@ -15,6 +15,9 @@ enum RuntimeMetrics {
     static func deadLettered(_ queue: String, _ type: String) -> Counter {
         Counter(label: "armada_messages_dead_lettered_total", dimensions: [("queue", queue), ("type", type)])
     }
+    static func again(_ queue: String, _ type: String) -> Counter {
+        Counter(label: "armada_messages_again_total", dimensions: [("queue", queue), ("type", type)])
+    }
     static func failed(_ queue: String, _ type: String) -> Counter {
         Counter(label: "armada_messages_failed_total", dimensions: [("queue", queue), ("type", type)])
     }

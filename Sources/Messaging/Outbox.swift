@@ -1,10 +1,11 @@
 import Foundation
 import Postgres
 
-/// Follow-up messages are written here inside the handler's transaction; the `OutboxRelay`
-/// publishes them after commit. Nothing is sent for a transaction that rolled back.
+/// The `outbox` table. Follow-up messages are written here inside the handler's transaction;
+/// the `OutboxRelay` publishes them after commit. Nothing is sent for a transaction that rolled
+/// back.
 public enum Outbox {
-    public static func enqueue<Body: MessageBody>(_ envelope: Envelope<Body>, on connection: PGConnection) throws {
+    static func enqueue<Body: MessageBody>(_ envelope: Envelope<Body>, on connection: PGConnection) throws {
         let body = String(decoding: try envelope.encoded(), as: UTF8.self)
         // The id is derived from the business fact, so writing it twice is writing it once.
         try connection.execute(
@@ -13,5 +14,58 @@ public enum Outbox {
             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING
             """,
             envelope.id, Body.exchange, Body.messageType, Body.messageType, body)
+    }
+
+    struct Row: Sendable {
+        var id: Int64
+        var messageId: UUID
+        var exchange: String
+        var routingKey: String
+        var messageType: String
+        var correlationId: String?
+        var body: String
+    }
+
+    /// Claims up to `limit` unpublished rows for `seconds` (`FOR UPDATE SKIP LOCKED`: relays of
+    /// several processes share the work; a crashed relay's claim runs out).
+    static func claim(limit: Int, seconds: Int, on connection: PGConnection) throws -> [Row] {
+        try connection.query(
+            """
+            UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
+            WHERE id IN (
+                SELECT id FROM outbox
+                WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                ORDER BY id LIMIT $1
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, message_id, exchange, routing_key, message_type, body::jsonb ->> 'correlationId' AS correlation_id, body
+            """, limit, Double(seconds)
+        ).map { row in
+            Row(
+                id: try row.decode("id"), messageId: try row.decode("message_id"), exchange: try row.decode("exchange"),
+                routingKey: try row.decode("routing_key"), messageType: try row.decode("message_type"),
+                correlationId: try row.decode("correlation_id"), body: try row.decode("body"))
+        }.sorted { $0.id < $1.id }
+    }
+
+    static func markPublished(_ ids: [Int64], on connection: PGConnection) throws {
+        guard !ids.isEmpty else { return }
+        try connection.execute(
+            "UPDATE outbox SET published_at = now(), claimed_until = NULL WHERE id = ANY($1::bigint[])",
+            "{" + ids.map(String.init).joined(separator: ",") + "}")
+    }
+
+    /// A row the broker refused stays claimed for a backoff that grows with its attempts, so it
+    /// neither blocks the rows behind it nor is retried hot.
+    static func markFailed(_ id: Int64, error: String, on connection: PGConnection) throws {
+        try connection.execute(
+            """
+            UPDATE outbox SET claimed_until = now() + make_interval(secs => least(300, power(2, least(attempts, 9)))::double precision),
+                last_error = $2
+            WHERE id = $1
+            """, id, String(error.prefix(500)))
+    }
+
+    public static func backlog(on connection: PGConnection) throws -> Int {
+        try connection.query("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL").first?.decode("n") ?? 0
     }
 }

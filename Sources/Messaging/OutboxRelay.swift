@@ -11,7 +11,11 @@ import Synchronization
 /// per process) share the work without publishing a row twice at once; rows claimed by a relay
 /// that crashed become free again when the claim runs out, and the periodic sweep takes them.
 /// A crash between the broker's confirm and marking the row sent publishes it again: consumers
-/// deduplicate by message id, so that is harmless.
+/// deduplicate by message id, so that is harmless. A row the broker refuses (a full queue, no
+/// route) backs off on its own and does not hold up the rows behind it.
+///
+/// On graceful shutdown it publishes what is committed one last time and returns; on
+/// cancellation it returns at once.
 public final class OutboxRelay: Service, Sendable {
     private let pool: PostgresPool
     private let broker: BrokerClient
@@ -41,12 +45,16 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
-            while !stopping.isSet {
+            while !stopping.isSet && !Task.isCancelled {
                 await publishPending()
                 await doorbell.wait(timeout: sweepInterval)
             }
-            // Flush what handlers committed while we were told to stop.
-            await publishPending()
+            // Flush what handlers committed before we were told to stop, while the broker
+            // connection is still open (it closes after this service in every process).
+            if !Task.isCancelled {
+                let flushed = await publishPending()
+                logger.debug("outbox flushed on shutdown", metadata: ["published": "\(flushed)"])
+            }
         } onGracefulShutdown: {
             stopping.set()
             self.doorbell.ring()
@@ -57,99 +65,70 @@ public final class OutboxRelay: Service, Sendable {
     @discardableResult
     public func publishPending() async -> Int {
         var published = 0
-        while true {
-            let claimed: [ClaimedRow]
+        while !Task.isCancelled {
+            let claimed: [Outbox.Row]
             do {
-                claimed = try await claim()
+                let (limit, seconds) = (batchSize, Int(claimDuration.components.seconds))
+                claimed = try await pool.transaction { try Outbox.claim(limit: limit, seconds: seconds, on: $0) }
             } catch {
                 logger.warning("outbox claim failed", metadata: ["error": "\(error)"])
                 break
             }
             if claimed.isEmpty { break }
-            let results = await withTaskGroup(of: (Int64, String?).self) { group in
+            let results = await withTaskGroup(of: (Int64, AMQPError?).self) { group in
                 for row in claimed {
                     group.addTask {
                         do {
                             try await self.broker.publish(
                                 exchange: row.exchange, routingKey: row.routingKey,
-                                properties: .armada(messageId: row.messageId, type: row.messageType, correlationId: nil),
+                                properties: .armada(messageId: row.messageId, type: row.messageType, correlationId: row.correlationId),
                                 body: Array(row.body.utf8), mandatory: Exchange.requiresRoute(row.exchange))
                             return (row.id, nil)
+                        } catch let error as AMQPError {
+                            return (row.id, error)
                         } catch {
-                            return (row.id, "\(error)")
+                            return (row.id, AMQPError(.closed, "\(error)"))
                         }
                     }
                 }
-                return await group.reduce(into: [(Int64, String?)]()) { $0.append($1) }
+                return await group.reduce(into: [(Int64, AMQPError?)]()) { $0.append($1) }
             }
             let sent = results.filter { $0.1 == nil }.map(\.0)
             let failed = results.compactMap { id, error in error.map { (id, $0) } }
             do {
-                try await markSent(sent, failed: failed)
+                try await pool.transaction { connection in
+                    try Outbox.markPublished(sent, on: connection)
+                    for (id, error) in failed { try Outbox.markFailed(id, error: "\(error)", on: connection) }
+                }
             } catch {
                 logger.warning("outbox mark failed; rows will be published again", metadata: ["error": "\(error)"])
             }
             published += sent.count
             RuntimeMetrics.outboxPublished.increment(by: sent.count)
-            if !failed.isEmpty {
-                logger.warning("outbox publish failed", metadata: ["rows": "\(failed.count)", "error": "\(failed[0].1)"])
-                break
+            if let (_, error) = failed.first {
+                logger.warning("outbox publish failed", metadata: ["rows": "\(failed.count)", "error": "\(error)"])
+                // Without a connection the next round waits for the sweep; a refusal of some
+                // rows (they back off) does not stop the others.
+                if failed.contains(where: { !$0.1.isRefusal }) { break }
             }
         }
         await recordBacklog()
         return published
     }
 
-    struct ClaimedRow: Sendable {
-        var id: Int64
-        var messageId: UUID
-        var exchange: String
-        var routingKey: String
-        var messageType: String
-        var body: String
-    }
-
-    private func claim() async throws -> [ClaimedRow] {
-        let batchSize = self.batchSize
-        let claimSeconds = Double(claimDuration.components.seconds)
-        return try await pool.transaction { connection in
-            try connection.query(
-                """
-                UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
-                WHERE id IN (
-                    SELECT id FROM outbox
-                    WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-                    ORDER BY id LIMIT $1
-                    FOR UPDATE SKIP LOCKED)
-                RETURNING id, message_id, exchange, routing_key, message_type, body
-                """, batchSize, claimSeconds
-            ).map { row in
-                ClaimedRow(
-                    id: try row.decode("id"), messageId: try row.decode("message_id"), exchange: try row.decode("exchange"),
-                    routingKey: try row.decode("routing_key"), messageType: try row.decode("message_type"), body: try row.decode("body"))
-            }.sorted { $0.id < $1.id }
-        }
-    }
-
-    private func markSent(_ sent: [Int64], failed: [(Int64, String)]) async throws {
-        try await pool.transaction { connection in
-            if !sent.isEmpty {
-                try connection.execute(
-                    "UPDATE outbox SET published_at = now(), claimed_until = NULL WHERE id = ANY($1::bigint[])",
-                    "{" + sent.map(String.init).joined(separator: ",") + "}")
-            }
-            for (id, error) in failed {
-                try connection.execute(
-                    "UPDATE outbox SET claimed_until = NULL, last_error = $2 WHERE id = $1", id, String(error.prefix(500)))
-            }
-        }
-    }
-
     private func recordBacklog() async {
-        if let backlog = try? await pool.withConnection({ connection in
-            try connection.query("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL").first!.decode("n", as: Int.self)
-        }) {
+        if let backlog = try? await pool.withConnection({ try Outbox.backlog(on: $0) }) {
             RuntimeMetrics.outboxBacklog.record(backlog)
+        }
+    }
+}
+
+extension AMQPError {
+    /// The broker answered and said no to this message (nack, no route): other messages may pass.
+    var isRefusal: Bool {
+        switch kind {
+        case .nacked, .unroutable: return true
+        default: return false
         }
     }
 }

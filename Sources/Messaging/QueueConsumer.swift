@@ -29,13 +29,15 @@ public struct ConsumerConfiguration: Sendable {
 /// Consumes one queue and runs each message's handler as one atomic phase:
 /// inbox row + effects + outbox rows in one transaction, ack only after commit.
 ///
-/// Failures are classified (`classify`): transient ones wait in the queue's next delay tier
-/// (the attempt count travels in the `x-attempt` header) and are dead-lettered once the
-/// attempts are used up; permanent ones are recorded in the inbox and acked; undecodable or
-/// unknown messages go straight to the dead-letter queue with the error in headers. The worker
-/// stays up whatever a message contains.
+/// The handler's outcome decides what happens: done and rejected are acked after commit;
+/// "again" waits in a delay tier without counting a failure (`x-again` counts the waits).
+/// Thrown errors are classified (`classify`): transient ones wait in the queue's next delay
+/// tier (the attempt count travels in the `x-attempt` header) and are dead-lettered once the
+/// attempts are used up; undecodable, unknown or poison messages go straight to the
+/// dead-letter queue with the error in headers. The worker stays up whatever a message contains.
 public final class QueueConsumer: Service, Sendable {
     public static let attemptHeader = "x-attempt"
+    public static let againHeader = "x-again"
 
     private let configuration: ConsumerConfiguration
     private let consumerConnection: BrokerClient
@@ -65,19 +67,20 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     public func run() async throws {
-        let deliveries = consumerConnection.consume(
+        let subscription = consumerConnection.subscribe(
             queue: configuration.policy.name, prefetch: UInt16(clamping: configuration.concurrency))
         logger.info("consuming", metadata: ["concurrency": "\(configuration.concurrency)", "types": "\(handlers.keys.sorted())"])
         await withGracefulShutdownHandler {
             // Prefetch bounds how many deliveries are in flight, so one task per delivery is bounded too.
             await withDiscardingTaskGroup { group in
-                for await delivery in deliveries {
+                for await delivery in subscription.deliveries {
                     group.addTask { await self.process(delivery) }
                 }
             }
         } onGracefulShutdown: {
-            // Stop taking work; the loop above ends and in-flight handlers finish and ack.
-            Task { await self.consumerConnection.cancelConsumers() }
+            // Stop taking work now, without waiting for the broker (it may be gone): the loop
+            // above ends, in-flight handlers finish and ack; what arrives later is requeued.
+            subscription.stop()
         }
         logger.info("stopped consuming")
     }
@@ -108,24 +111,32 @@ public final class QueueConsumer: Service, Sendable {
         }
 
         let started = ContinuousClock.now
+        let runAt = Date()
         do {
             let outcome = try await AtomicPhase.run(
-                handler, body: delivery.body, header: header, consumer: configuration.consumerName, attempt: attempt, pool: pool,
-                logger: logger)
+                handler, body: delivery.body, header: header, consumer: configuration.consumerName, attempt: attempt, runAt: runAt,
+                pool: pool, logger: logger)
             if configuration.crashAfterCommitOfType == header.type {
                 logger.critical("fault injection: exiting between commit and ack")
                 exit(86)
             }
-            consumerConnection.ack(delivery)
             RuntimeMetrics.duration(queue, header.type).recordInterval(since: started)
             switch outcome {
             case .duplicate:
+                consumerConnection.ack(delivery)
                 RuntimeMetrics.duplicates(queue, header.type).increment()
                 logger.info("already processed; acknowledged without effect")
             case .applied(let sent):
+                consumerConnection.ack(delivery)
                 RuntimeMetrics.processed(queue, header.type).increment()
                 logger.info("processed", metadata: ["duration_ms": "\((ContinuousClock.now - started).milliseconds)", "sent": "\(sent)"])
                 if sent > 0 { relay?.notify() }
+            case .rejected(let code, let message):
+                consumerConnection.ack(delivery)
+                RuntimeMetrics.failed(queue, header.type).increment()
+                logger.notice("rejected; outcome recorded", metadata: ["error_code": "\(code)", "error": "\(message)"])
+            case .again(let after, let deadline, let reason):
+                await runAgain(delivery, header: header, after: after, deadline: deadline, reason: reason, runAt: runAt, logger: logger)
             }
         } catch {
             RuntimeMetrics.duration(queue, header.type).recordInterval(since: started)
@@ -133,31 +144,35 @@ public final class QueueConsumer: Service, Sendable {
         }
     }
 
+    /// Parks the message in a delay tier without counting a failure (`x-again` counts the waits).
+    private func runAgain(
+        _ delivery: Delivery, header: EnvelopeHeader, after: Duration, deadline: Date, reason: String, runAt: Date, logger: Logger
+    ) async {
+        let waits = Int(delivery.properties.headers[Self.againHeader]?.intValue ?? 0) + 1
+        guard runAt < deadline, let tier = configuration.policy.delayTier(forAtLeast: after) else {
+            await deadLetter(
+                delivery, type: header.type, attempt: waits, errorClass: "deadline-passed",
+                reason: "still waiting at its deadline \(ISO8601DateFormatter().string(from: deadline)): \(reason)", logger: logger,
+                commandId: header.commandId)
+            return
+        }
+        var properties = delivery.properties
+        properties.headers[Self.againHeader] = .int(Int64(waits))
+        properties.headers["x-again-reason"] = .string(String(reason.prefix(500)))
+        do {
+            try await publisher.publish(exchange: "", routingKey: tier.queue, properties: properties, body: delivery.body)
+            consumerConnection.ack(delivery)
+            RuntimeMetrics.again(configuration.policy.name, header.type).increment()
+            logger.info(
+                "not yet; running again later", metadata: ["again_in_s": "\(tier.seconds)", "waits": "\(waits)", "reason": "\(reason)"])
+        } catch {
+            logger.warning("could not park the message for later; requeueing", metadata: ["error": "\(error)"])
+            await requeueAfterPause(delivery)
+        }
+    }
+
     private func handleFailure(_ error: Error, delivery: Delivery, header: EnvelopeHeader, attempt: Int, logger: Logger) async {
-        let queue = configuration.policy.name
         switch classify(error) {
-        case .permanent(let code):
-            let message = (error as? HandlerFailure)?.message ?? "\(error)"
-            do {
-                let consumerName = configuration.consumerName
-                try await pool.transaction { connection in
-                    try connection.execute(
-                        """
-                        INSERT INTO inbox (consumer, message_id, message_type, outcome, error_code, error_message)
-                        VALUES ($1, $2, $3, 'failed', $4, $5) ON CONFLICT DO NOTHING
-                        """, consumerName, header.id, header.type, code, String(message.prefix(2000)))
-                    if let commandId = header.commandId {
-                        try Commands.fail(commandId, code: code, message: message, on: connection)
-                    }
-                }
-                consumerConnection.ack(delivery)
-                RuntimeMetrics.failed(queue, header.type).increment()
-                logger.notice("failed permanently; outcome recorded", metadata: ["error_code": "\(code)", "error": "\(message)"])
-            } catch {
-                // Could not even record it: let the broker deliver it again.
-                logger.warning("could not record a permanent failure; requeueing", metadata: ["error": "\(error)"])
-                await requeueAfterPause(delivery)
-            }
         case .poison:
             await deadLetter(
                 delivery, type: header.type, attempt: attempt + 1, errorClass: "poison", reason: "\(error)", logger: logger,
@@ -172,7 +187,7 @@ public final class QueueConsumer: Service, Sendable {
                 do {
                     try await publisher.publish(exchange: "", routingKey: delayQueue, properties: properties, body: delivery.body)
                     consumerConnection.ack(delivery)
-                    RuntimeMetrics.retried(queue, header.type).increment()
+                    RuntimeMetrics.retried(configuration.policy.name, header.type).increment()
                     logger.warning(
                         "failed; retrying later",
                         metadata: ["attempt": "\(failedAttempts)", "retry_in_s": "\(seconds)", "error": "\(error)"])
@@ -214,7 +229,7 @@ public final class QueueConsumer: Service, Sendable {
                 // The customer sees a failure now; a replay that succeeds later overwrites it.
                 _ = try? await pool.transaction { connection in
                     try Commands.fail(
-                        commandId, code: "PROCESSING_FAILED", message: "the command could not be processed; operators were alerted",
+                        commandId, code: .processingFailed, message: "the command could not be processed; operators were alerted",
                         on: connection)
                 }
             }

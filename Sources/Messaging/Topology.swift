@@ -4,6 +4,10 @@ import Foundation
 
 /// The exchanges, queues, bindings, delay tiers and dead-letter queues, as declared in
 /// `Queues/topology.json`. Applying it is idempotent; every process does so at start.
+///
+/// Every queue is a quorum queue. Work queues and delay tiers dead-letter at least once
+/// (`x-dead-letter-strategy: at-least-once`, which needs `x-overflow: reject-publish`), so a
+/// message is never lost on its way to a delay tier, back from it, or to the dead-letter queue.
 public struct Topology: Codable, Sendable {
     public struct ExchangeDeclaration: Codable, Sendable {
         public var name: String
@@ -29,15 +33,19 @@ public struct Topology: Codable, Sendable {
 
     public struct QueueDeclaration: Codable, Sendable {
         public var name: String
+        /// The process (worker name) that consumes it.
         public var consumer: String?
         public var bindings: [Binding]
         public var deliveryLimit: Int?
         public var maxAttempts: Int?
         public var delayTiersSeconds: [Int]?
+        /// A bound on ready messages, for queues fed by events whose consumer may not be
+        /// deployed yet: past it the broker refuses new publishes instead of filling its disk.
+        public var maxLength: Int?
 
         public init(
             name: String, consumer: String? = nil, bindings: [Binding], deliveryLimit: Int? = nil, maxAttempts: Int? = nil,
-            delayTiersSeconds: [Int]? = nil
+            delayTiersSeconds: [Int]? = nil, maxLength: Int? = nil
         ) {
             self.name = name
             self.consumer = consumer
@@ -45,6 +53,7 @@ public struct Topology: Codable, Sendable {
             self.deliveryLimit = deliveryLimit
             self.maxAttempts = maxAttempts
             self.delayTiersSeconds = delayTiersSeconds
+            self.maxLength = maxLength
         }
     }
 
@@ -75,38 +84,42 @@ public struct Topology: Codable, Sendable {
             name: declaration.name,
             maxAttempts: declaration.maxAttempts ?? defaults.maxAttempts,
             delayTiersSeconds: declaration.delayTiersSeconds ?? defaults.delayTiersSeconds,
-            deliveryLimit: declaration.deliveryLimit ?? defaults.deliveryLimit)
+            deliveryLimit: declaration.deliveryLimit ?? defaults.deliveryLimit, maxLength: declaration.maxLength)
+    }
+
+    /// The work queues whose bindings route `routingKey` published to `exchange`.
+    public func queues(routing routingKey: String, on exchange: String) -> [QueueDeclaration] {
+        queues.filter { queue in
+            queue.bindings.contains { $0.exchange == exchange && TopicPattern.matches($0.routingKey, routingKey) }
+        }
+    }
+
+    /// Every queue declaration, with its arguments, in the order they must be declared.
+    public func queueDeclarations() throws -> [(name: String, arguments: [String: HeaderValue])] {
+        try queues.flatMap { declaration -> [(name: String, arguments: [String: HeaderValue])] in
+            let policy = try policy(for: declaration.name)
+            return [(policy.deadLetterQueue, policy.deadLetterQueueArguments), (policy.name, policy.workQueueArguments)]
+                + policy.delayTiersSeconds.map { (policy.delayQueue(seconds: $0), policy.delayQueueArguments(seconds: $0)) }
+        }
     }
 
     /// Declares everything. Re-declaring with the same arguments is a no-op; with different
-    /// ones the broker refuses (406), which surfaces a drifted topology at start.
+    /// ones the broker refuses (406): `armadactl topology apply` migrates such a queue.
     public func apply(on connection: AMQPConnection) throws {
         for exchange in exchanges {
             try connection.declareExchange(exchange.name, type: exchange.type)
         }
-        for declaration in queues {
-            let policy = try policy(for: declaration.name)
-            try connection.declareQueue(policy.deadLetterQueue, type: .quorum)
-            try connection.declareQueue(
-                policy.name, type: .quorum,
-                arguments: [
-                    // The last guard against a poison message: the broker dead-letters it.
-                    "x-delivery-limit": .int(Int64(policy.deliveryLimit)),
-                    "x-dead-letter-exchange": .string(""),
-                    "x-dead-letter-routing-key": .string(policy.deadLetterQueue),
-                ])
-            for binding in declaration.bindings {
-                try connection.bindQueue(policy.name, exchange: binding.exchange, routingKey: binding.routingKey)
+        for (name, arguments) in try queueDeclarations() {
+            do {
+                try connection.declareQueue(name, type: .quorum, arguments: arguments)
+            } catch let error as AMQPError where error.kind == .closedByBroker(code: 406) {
+                throw AMQPError(
+                    .configuration, "queue \(name) exists with other arguments than Queues/topology.json; run `armadactl topology apply`")
             }
-            for seconds in policy.delayTiersSeconds {
-                // A delay tier holds a message for its TTL, then dead-letters it back to the work queue.
-                try connection.declareQueue(
-                    policy.delayQueue(seconds: seconds), type: .classic,
-                    arguments: [
-                        "x-message-ttl": .int(Int64(seconds) * 1000),
-                        "x-dead-letter-exchange": .string(""),
-                        "x-dead-letter-routing-key": .string(policy.name),
-                    ])
+        }
+        for declaration in queues {
+            for binding in declaration.bindings {
+                try connection.bindQueue(declaration.name, exchange: binding.exchange, routingKey: binding.routingKey)
             }
         }
     }
@@ -122,6 +135,24 @@ public enum TopologyError: Error, CustomStringConvertible {
     }
 }
 
+/// AMQP topic matching: `*` one word, `#` zero or more words.
+public enum TopicPattern {
+    public static func matches(_ pattern: String, _ key: String) -> Bool {
+        match(
+            pattern.split(separator: ".", omittingEmptySubsequences: false)[...],
+            key.split(separator: ".", omittingEmptySubsequences: false)[...])
+    }
+
+    private static func match(_ pattern: ArraySlice<Substring>, _ key: ArraySlice<Substring>) -> Bool {
+        guard let head = pattern.first else { return key.isEmpty }
+        if head == "#" {
+            return match(pattern.dropFirst(), key) || (!key.isEmpty && match(pattern, key.dropFirst()))
+        }
+        guard let word = key.first else { return false }
+        return (head == "*" || head == word) && match(pattern.dropFirst(), key.dropFirst())
+    }
+}
+
 /// How a work queue retries and where its dead letters go.
 public struct QueuePolicy: Sendable, Equatable {
     public var name: String
@@ -129,12 +160,14 @@ public struct QueuePolicy: Sendable, Equatable {
     public var maxAttempts: Int
     public var delayTiersSeconds: [Int]
     public var deliveryLimit: Int
+    public var maxLength: Int?
 
-    public init(name: String, maxAttempts: Int, delayTiersSeconds: [Int], deliveryLimit: Int) {
+    public init(name: String, maxAttempts: Int, delayTiersSeconds: [Int], deliveryLimit: Int, maxLength: Int? = nil) {
         self.name = name
         self.maxAttempts = maxAttempts
         self.delayTiersSeconds = delayTiersSeconds
         self.deliveryLimit = deliveryLimit
+        self.maxLength = maxLength
     }
 
     public var deadLetterQueue: String { "\(name).dead" }
@@ -151,6 +184,42 @@ public struct QueuePolicy: Sendable, Equatable {
         guard failedAttempts < maxAttempts, !delayTiersSeconds.isEmpty else { return .deadLetter }
         let tier = delayTiersSeconds[min(failedAttempts - 1, delayTiersSeconds.count - 1)]
         return .retry(delayQueue: delayQueue(seconds: tier), delaySeconds: tier)
+    }
+
+    /// The tier a message that asked to run again after `delay` waits in: the longest tier not
+    /// longer than the delay (a handler asks again if it was early), or the shortest tier.
+    public func delayTier(forAtLeast delay: Duration) -> (queue: String, seconds: Int)? {
+        let sorted = delayTiersSeconds.sorted()
+        guard let shortest = sorted.first else { return nil }
+        let seconds = sorted.last { Duration.seconds($0) <= delay } ?? shortest
+        return (delayQueue(seconds: seconds), seconds)
+    }
+
+    var workQueueArguments: [String: HeaderValue] {
+        var arguments: [String: HeaderValue] = [
+            // The last guard against a poison message: the broker dead-letters it.
+            "x-delivery-limit": .int(Int64(deliveryLimit)),
+            "x-dead-letter-exchange": .string(""),
+            "x-dead-letter-routing-key": .string(deadLetterQueue),
+            "x-dead-letter-strategy": .string("at-least-once"),
+            "x-overflow": .string("reject-publish"),
+        ]
+        if let maxLength { arguments["x-max-length"] = .int(Int64(maxLength)) }
+        return arguments
+    }
+
+    var deadLetterQueueArguments: [String: HeaderValue] { [:] }
+
+    /// A delay tier holds a message for its TTL, then dead-letters it (at least once) back to
+    /// the work queue.
+    func delayQueueArguments(seconds: Int) -> [String: HeaderValue] {
+        [
+            "x-message-ttl": .int(Int64(seconds) * 1000),
+            "x-dead-letter-exchange": .string(""),
+            "x-dead-letter-routing-key": .string(name),
+            "x-dead-letter-strategy": .string("at-least-once"),
+            "x-overflow": .string("reject-publish"),
+        ]
     }
 }
 

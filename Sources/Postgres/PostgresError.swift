@@ -1,5 +1,7 @@
+import Retriability
+
 /// An error from PostgreSQL or libpq, carrying the SQLSTATE when the server gave one.
-public struct PostgresError: Error, Sendable, CustomStringConvertible {
+public struct PostgresError: Error, Sendable, RetryClassifiable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         /// Could not connect, or the connection broke.
         case connection

@@ -1,5 +1,6 @@
 import Curl
 import Foundation
+import Retriability
 
 /// Where Tripay is and how we sign to it (TRIPAY_* variables).
 public struct TripayConfiguration: Sendable {
@@ -18,7 +19,7 @@ public struct TripayConfiguration: Sendable {
 }
 
 /// Why a Tripay call failed, and whether trying again can help.
-public enum TripayError: Error, Sendable, CustomStringConvertible, Equatable {
+public enum TripayError: Error, Sendable, RetryClassifiable, CustomStringConvertible, Equatable {
     /// Tripay refused the request (4xx or `success: false`): the same request will be refused again.
     case rejected(status: Int, message: String)
     /// Tripay or the network failed (5xx, 429, timeout, connection): try again later.

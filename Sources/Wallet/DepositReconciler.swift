@@ -4,6 +4,7 @@ import Logging
 import Messaging
 import Postgres
 import Tripay
+import WalletContracts
 
 /// Finishes deposits whose callback never came (DOMAIN.md, fixed: Tripay retries a callback only
 /// 3 times). Each round claims PENDING deposits older than `after` that were not checked within
@@ -28,73 +29,57 @@ public struct DepositReconciler: Sendable {
         self.logger = logger
     }
 
-    struct Candidate: Sendable {
-        var id: UUID
-        var reference: String
-        var merchantRef: String
-        var totalAmount: Int64
-        var amount: Int64
-        var expired: Bool
+    /// The reconciler as a periodic job. Every payments worker runs it: each round claims its
+    /// deposits with `SKIP LOCKED` and marks them checked, so rounds of several workers share the
+    /// deposits instead of repeating each other, and a dead worker costs nothing.
+    public var job: PeriodicJob {
+        PeriodicJob(name: "payments.deposit-reconciler", every: interval, exclusive: false) { context in
+            try await reconcileOnce(now: context.now)
+        }
     }
 
-    /// One round; returns how many callbacks it published.
+    /// One round at the logical time `now`; returns how many callbacks it published.
     @discardableResult
-    public func reconcileOnce(now: Date = Date()) async throws -> Int {
-        let candidates = try await claim(now: now)
+    public func reconcileOnce(now: Date) async throws -> Int {
+        let olderThan = now.addingTimeInterval(-Double(after.components.seconds))
+        let checkedBefore = now.addingTimeInterval(-Double(interval.components.seconds))
+        let candidates = try await pool.transaction { connection in
+            try Deposits.claimForReconciliation(olderThan: olderThan, checkedBefore: checkedBefore, now: now, limit: 100, on: connection)
+        }
         var published = 0
         for candidate in candidates {
-            var status: String?
+            var status: TripayCallback.Status?
             var detail: TripayTransaction?
             do {
                 detail = try await tripay.transactionDetail(reference: candidate.reference)
-                if let state = detail?.status, ["PAID", "EXPIRED", "FAILED", "REFUND"].contains(state) { status = state }
+                if let state = detail?.status, let known = TripayCallback.Status(rawValue: state) { status = known }
             } catch {
                 logger.notice(
                     "reconcile: transaction detail failed", metadata: ["reference": "\(candidate.reference)", "error": "\(error)"])
             }
-            if status == nil && candidate.expired { status = "EXPIRED" }
+            if status == nil && candidate.expired { status = .expired }
             guard let status else { continue }
-            try await publishCallback(for: candidate, status: status, detail: detail)
+            try await publishCallback(for: candidate, status: status, detail: detail, now: now)
             published += 1
         }
         return published
     }
 
-    private func claim(now: Date) async throws -> [Candidate] {
-        let olderThan = now.addingTimeInterval(-Double(after.components.seconds))
-        let checkedBefore = now.addingTimeInterval(-Double(interval.components.seconds))
-        return try await pool.transaction { connection in
-            try connection.query(
-                """
-                UPDATE deposits SET reconciled_at = $3
-                WHERE id IN (
-                    SELECT id FROM deposits
-                    WHERE status = 'PENDING' AND reference IS NOT NULL AND created_at < $1
-                      AND (reconciled_at IS NULL OR reconciled_at < $2)
-                    ORDER BY created_at LIMIT 100
-                    FOR UPDATE SKIP LOCKED)
-                RETURNING id, reference, merchant_ref, total_amount, amount, expires_at < $3 AS expired
-                """, olderThan, checkedBefore, now
-            ).map {
-                Candidate(
-                    id: try $0.decode("id"), reference: try $0.decode("reference"), merchantRef: try $0.decode("merchant_ref"),
-                    totalAmount: try $0.decode("total_amount"), amount: try $0.decode("amount"), expired: try $0.decode("expired"))
-            }
-        }
-    }
-
-    private func publishCallback(for candidate: Candidate, status: String, detail: TripayTransaction?) async throws {
+    private func publishCallback(
+        for candidate: Deposits.ReconcileCandidate, status: TripayCallback.Status, detail: TripayTransaction?, now: Date
+    ) async throws {
         let callback = TripayCallback(
             reference: candidate.reference, merchantRef: candidate.merchantRef, paymentMethod: detail?.paymentName,
             paymentMethodCode: detail?.paymentMethod, totalAmount: detail?.amount ?? candidate.totalAmount,
             feeMerchant: detail?.feeMerchant ?? 0, feeCustomer: detail?.feeCustomer ?? 0, totalFee: detail?.totalFee ?? 0,
-            amountReceived: detail?.amountReceived ?? candidate.amount, status: TripayCallback.Status(rawValue: status)!,
-            paidAt: detail?.paidAt, note: "reconciled from transaction/detail")
+            amountReceived: detail?.amountReceived ?? candidate.amount, status: status, paidAt: detail?.paidAt,
+            note: "reconciled from transaction/detail")
         let raw = String(decoding: try JSONEncoder().encode(callback), as: UTF8.self)
         let envelope = Envelope(
-            id: TripayCallbackReceived.messageID(reference: candidate.reference, status: status),
-            data: TripayCallbackReceived(rawBody: raw, receivedAt: Date()), correlationId: candidate.reference)
+            id: TripayCallbackReceived.messageID(reference: candidate.reference, status: status.rawValue),
+            data: TripayCallbackReceived(rawBody: raw, receivedAt: now), occurredAt: now, correlationId: candidate.reference)
         try await broker.publish(envelope)
-        logger.info("reconcile: published the missing callback", metadata: ["reference": "\(candidate.reference)", "status": "\(status)"])
+        logger.info(
+            "reconcile: published the missing callback", metadata: ["reference": "\(candidate.reference)", "status": "\(status.rawValue)"])
     }
 }

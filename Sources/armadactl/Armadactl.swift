@@ -7,6 +7,7 @@ import Messaging
 import Migrations
 import Postgres
 import Wallet
+import WalletContracts
 
 @main
 struct Armadactl: AsyncParsableCommand {
@@ -19,23 +20,25 @@ struct Armadactl: AsyncParsableCommand {
 
 /// Shared set-up for the subcommands: settings, a quiet logger, connections on demand.
 struct Tooling {
-    let settings: Settings
+    let settings: ProcessSettings
     let logger: Logger
 
     init() throws {
-        settings = try Settings()
+        settings = try ProcessSettings(defaultMetricsPort: 9100)
         var logger = Logger(label: "armadactl") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: settings.environment["ARMADA_LOG_LEVEL"] ?? "warning") ?? .warning
+        logger.logLevel = settings.environment.string("ARMADA_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .warning
         self.logger = logger
     }
 
     func pool() -> PostgresPool {
-        WorkerRuntime.pool(settings: settings, name: "armadactl", size: 1, logger: logger)
+        Connections.pool(settings, name: "armadactl", size: 1, logger: logger)
     }
 
-    /// A broker connection that declares the topology first.
-    func broker() async throws -> BrokerClient {
-        let client = try WorkerRuntime.brokerClient(settings: settings, name: "armadactl", topology: try Topology.bundled(), logger: logger)
+    /// A broker connection; `declaring` the bundled topology first (every command but the one
+    /// that migrates it).
+    func broker(declaring: Bool = true) async throws -> BrokerClient {
+        let client = try Connections.broker(
+            settings, name: "armadactl", topology: declaring ? try Topology.bundled() : nil, logger: logger)
         client.start()
         try await client.waitUntilConnected(timeout: .seconds(15))
         return client
@@ -59,15 +62,32 @@ struct TopologyCommand: AsyncParsableCommand {
 
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Declare exchanges, queues, delay tiers and dead-letter queues (idempotent).")
+            abstract: "Declare exchanges, queues, delay tiers and dead-letter queues (idempotent).",
+            discussion: """
+                A queue whose arguments changed is recreated when it is empty and has no consumer. One that \
+                holds messages or has consumers is left alone and reported, unless --force: then its \
+                messages wait in a holding queue while it is recreated, and are moved back.
+                """)
+
+        @Flag(help: "Recreate changed queues even when they hold messages or have consumers (messages are kept).")
+        var force = false
 
         func run() async throws {
             let tooling = try Tooling()
-            let client = try await tooling.broker()
+            let client = try await tooling.broker(declaring: false)
             let topology = try Topology.bundled()
+            let report = try await TopologyMigration(topology: topology).run(on: client, force: force)
             await client.close()
-            let queues = try topology.queues.flatMap { try topology.policy(for: $0.name).allQueues }
-            print("topology applied: \(topology.exchanges.count) exchanges, \(queues.count) queues")
+            for (queue, moved) in report.recreated {
+                print("recreated \(queue) with the new arguments (\(moved) message(s) moved and back)")
+            }
+            for (queue, messages, consumers) in report.refused {
+                print("NOT recreated \(queue): its arguments changed but it holds \(messages) message(s) and \(consumers) consumer(s);")
+                print("  stop its consumers and let it drain, or run again with --force (messages are kept)")
+            }
+            guard report.refused.isEmpty else { throw ExitCode(3) }
+            let queues = try topology.queueDeclarations().count
+            print("topology applied: \(topology.exchanges.count) exchanges, \(queues) queues")
         }
     }
 }
@@ -80,15 +100,27 @@ struct Queues: AsyncParsableCommand {
         let client = try await tooling.broker()
         let topology = try Topology.bundled()
         print("QUEUE".padding(toLength: 36, withPad: " ", startingAt: 0) + "MESSAGES  CONSUMERS")
+        var warnings: [String] = []
         for declaration in topology.queues {
-            for name in try topology.policy(for: declaration.name).allQueues {
+            let policy = try topology.policy(for: declaration.name)
+            for name in policy.allQueues {
                 let status = try await client.queueStatus(name)
                 print(
                     name.padding(toLength: 36, withPad: " ", startingAt: 0)
                         + String(status.messages).padding(toLength: 10, withPad: " ", startingAt: 0) + String(status.consumers))
+                if name == policy.name, status.messages > 0, status.consumers == 0 {
+                    warnings.append(
+                        "WARNING: \(name) holds \(status.messages) message(s) and has no consumer: is \(declaration.consumer ?? "its worker") running?"
+                    )
+                }
+                if name == policy.deadLetterQueue, status.messages > 0 {
+                    warnings.append(
+                        "WARNING: \(name) holds \(status.messages) dead letter(s): armadactl dead-letters list --queue \(policy.name)")
+                }
             }
         }
         await client.close()
+        for warning in warnings { print(warning) }
     }
 }
 
@@ -131,31 +163,15 @@ struct DeadLetters: AsyncParsableCommand {
 
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Publish dead letters back to where they came from, with a fresh attempt count.")
+            abstract: "Send dead letters back to the queue they died in, with a fresh attempt count.")
         @OptionGroup var options: Options
 
         func run() async throws {
             let tooling = try Tooling()
             let client = try await tooling.broker()
-            let queue = try Topology.bundled().policy(for: options.queue).deadLetterQueue
-            var replayed = 0
-            while replayed < options.limit, let message = try await client.perform({ try $0.get(queue: queue) }) {
-                var properties = message.properties
-                let exchange = properties.headers["x-original-exchange"]?.stringValue ?? Exchange.commands
-                let routingKey = properties.headers["x-original-routing-key"]?.stringValue ?? message.routingKey
-                for key in [
-                    "x-error", "x-error-class", "x-attempts", "x-attempt", "x-last-error", "x-dead-lettered-at",
-                    "x-original-queue", "x-original-exchange", "x-original-routing-key",
-                ] {
-                    properties.headers[key] = nil
-                }
-                properties.headers["x-replayed-at"] = .string(ISO8601DateFormatter().string(from: Date()))
-                try await client.publish(exchange: exchange, routingKey: routingKey, properties: properties, body: message.body)
-                let tag = message.deliveryTag
-                try await client.perform { try $0.ack(tag) }
-                replayed += 1
-            }
-            print("replayed \(replayed) dead letter(s) from \(queue)")
+            let policy = try Topology.bundled().policy(for: options.queue)
+            let replayed = try await Messaging.DeadLetters.replay(policy, on: client, limit: options.limit, at: Date())
+            print("replayed \(replayed) dead letter(s) from \(policy.deadLetterQueue) to \(policy.name)")
             await client.close()
         }
     }
@@ -189,7 +205,9 @@ struct DepositCommand: AsyncParsableCommand {
         @Option(help: "Hours until it expires.") var expiresInHours: Int = 24
 
         func validate() throws {
-            guard amount >= Deposit.minimumAmount else { throw ValidationError("--amount must be at least \(Deposit.minimumAmount)") }
+            guard amount >= DepositPolicy.minimumAmount else {
+                throw ValidationError("--amount must be at least \(DepositPolicy.minimumAmount)")
+            }
             guard fee >= 0 else { throw ValidationError("--fee cannot be negative") }
         }
 
@@ -198,10 +216,13 @@ struct DepositCommand: AsyncParsableCommand {
             let (customer, reference, amount, fee, method) = (customer, reference, amount, fee, method)
             let expires = Date().addingTimeInterval(Double(expiresInHours) * 3600)
             let deposit = try await tooling.pool().transaction { connection in
-                try Deposits.insertPending(
-                    id: UUID(), customerId: customer, amount: amount, fee: fee, method: method, reference: reference, expiresAt: expires,
+                try Deposits.insert(
+                    NewDeposit(
+                        id: UUID(), customerId: customer, amount: amount, fee: fee, method: method, reference: reference, expiresAt: expires
+                    ),
                     on: connection)
             }
+            guard let deposit else { throw ValidationError("the deposit was not recorded") }
             print(
                 "deposit \(deposit.id.uuidString.lowercased()) PENDING: reference \(reference), merchant_ref \(deposit.merchantRef), amount \(deposit.amount), total to pay \(deposit.totalAmount)"
             )

@@ -128,7 +128,8 @@ struct BrokerClientTests {
             try await client.publish(exchange: "", routingKey: queue, properties: MessageProperties(messageId: "\(index)"), body: [])
         }
         #expect(try await client.queueStatus(queue) == QueueStatus(name: queue, messages: 3, consumers: 0))
-        _ = consumer.consume(queue: queue, prefetch: 1)
+        // The registration lasts as long as its stream is kept (a dropped stream cancels it).
+        let subscription = consumer.subscribe(queue: queue, prefetch: 1)
         let counted = await eventually { (try? await client.queueStatus(queue))?.consumers == 1 }
         #expect(counted)
         await #expect {
@@ -136,6 +137,13 @@ struct BrokerClientTests {
         } throws: { ($0 as? AMQPError)?.kind == .notFound }
         // A 404 on the scratch channel leaves the connection usable.
         #expect(try await client.queueStatus(queue).consumers == 1)
+        // A quorum queue counts a cancelled consumer until its unacked delivery is settled.
+        var iterator = subscription.deliveries.makeAsyncIterator()
+        let first = await iterator.next()
+        subscription.stop()
+        if let first { consumer.ack(first) }
+        let cancelled = await eventually { (try? await client.queueStatus(queue))?.consumers == 0 }
+        #expect(cancelled, "stopping the subscription cancels the consumer at the broker")
         await consumer.close()
         await client.close()
         await deleteQueues([queue])
@@ -166,6 +174,50 @@ struct BrokerClientTests {
             try await client.publish(exchange: "", routingKey: "x", properties: MessageProperties(), body: [])
         } throws: { ($0 as? AMQPError)?.kind == .notConnected }
         #expect(ContinuousClock.now - started < .seconds(2))
+        await client.close()
+    }
+
+    @Test("after close every request returns at once: publish and perform throw closed, the rest return", .timeLimit(.minutes(1)))
+    func requestsAfterCloseReturn() async throws {
+        let client = try makeClient("closed")
+        try await client.waitUntilConnected()
+        await client.close()
+        await #expect {
+            try await client.publish(exchange: "", routingKey: "x", properties: MessageProperties(), body: [])
+        } throws: { ($0 as? AMQPError)?.kind == .closed }
+        await #expect(throws: AMQPError.self) { try await client.perform { _ in 1 } }
+        await client.cancelConsumers()
+        await client.close()
+        var ended = true
+        for await _ in client.consume(queue: "never-declared", prefetch: 1) { ended = false }
+        #expect(ended, "a consume on a closed client ends at once")
+    }
+
+    @Test("a task waiting on the I/O thread is released when it is cancelled", .timeLimit(.minutes(1)))
+    func waitingCallerIsCancellable() async throws {
+        let client = try makeClient("cancellable")
+        try await client.waitUntilConnected()
+        let waiting = Task { try await client.perform { _ in Thread.sleep(forTimeInterval: 3) } }
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        waiting.cancel()
+        let result = await waiting.result
+        #expect(ContinuousClock.now - started < .seconds(2), "the caller did not wait for the I/O thread")
+        #expect(throws: CancellationError.self) { try result.get() }
+        await client.close()
+    }
+
+    @Test("stopping a subscription ends its stream at once, even with no broker to tell", .timeLimit(.minutes(1)))
+    func subscriptionStopsWithoutBroker() async throws {
+        let client = try makeClient("stop-nobroker", url: "amqp://guest:guest@127.0.0.1:1/%2f")
+        let subscription = client.subscribe(queue: "q", prefetch: 1)
+        let iterating = Task {
+            var count = 0
+            for await _ in subscription.deliveries { count += 1 }
+            return count
+        }
+        subscription.stop()
+        #expect(await iterating.value == 0)
         await client.close()
     }
 

@@ -6,7 +6,9 @@ import Testing
 
 /// Tests that stop, restart or freeze the shared broker. They run on their own, after the other
 /// suites (`Deploy/local/test.sh` runs them in a second `swift test` with `--filter BrokerFault`).
-@Suite("Broker faults", .serialized, .enabled(if: ProcessInfo.processInfo.environment["ARMADA_FAULT_TESTS"] == "1"))
+@Suite(
+    "Broker faults", .serialized, .timeLimit(.minutes(3)),
+    .enabled(if: ProcessInfo.processInfo.environment["ARMADA_FAULT_TESTS"] == "1"))
 struct BrokerFaultTests {
     @Test("a consumer resumes after the broker restarts mid-stream and no message is lost")
     func consumerSurvivesRestart() async throws {

@@ -3,7 +3,9 @@ import Curl
 import Foundation
 import Postgres
 import Testing
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 @Suite("Deposit cancel, reconciliation and expiry through the running system")
 struct DepositLifecycleEndToEndTests {
@@ -58,7 +60,12 @@ struct DepositLifecycleEndToEndTests {
         // A late real callback for the same payment changes nothing.
         let late = try await CurlClient().send(HTTPRequest(method: "POST", url: simulator + "/_sim/transactions/\(reference)/pay"))
         #expect(late.status == 202)
-        try await Task.sleep(for: .seconds(1))
+        // The late callback has the reconciled one's id: wait until the worker took it as a duplicate.
+        let id = TripayCallbackReceived.messageID(reference: reference, status: "PAID")
+        let lateHandled = await eventually(timeout: .seconds(15)) {
+            await RunningSystem.shared.paymentsLogCount("already processed", messageId: id) >= 1
+        }
+        #expect(lateHandled)
         #expect(json(try await api.send("GET", "/api/v1/wallet"))["balance"] as? Int == 150_000)
     }
 
@@ -68,9 +75,11 @@ struct DepositLifecycleEndToEndTests {
         let customer = TestEnvironment.unique("cust")
         let reference = "T0001GONE" + UUID().uuidString.prefix(8).uppercased()
         let deposit = try await pool.transaction {
-            try Deposits.insertPending(
-                id: UUID(), customerId: customer, amount: 50_000, fee: 0, method: "BRIVA", reference: reference,
-                expiresAt: Date().addingTimeInterval(-60), on: $0)
+            try Deposits.insert(
+                NewDeposit(
+                    id: UUID(), customerId: customer, amount: 50_000, fee: 0, method: "BRIVA", reference: reference,
+                    expiresAt: Date().addingTimeInterval(-60)),
+                on: $0)!
         }
         let expired = await eventually(timeout: .seconds(15)) {
             (try? await pool.withConnection { try Deposits.find(id: deposit.id, on: $0)?.status }) == .expired

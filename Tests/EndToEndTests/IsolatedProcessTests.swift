@@ -5,7 +5,9 @@ import Foundation
 import Glibc
 import Messaging
 import Testing
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 /// Tests that need a vhost where no shared worker consumes (`armada_test_isolated`), one at a time.
 @Suite("Processes on an isolated vhost", .serialized)
@@ -29,7 +31,8 @@ struct IsolatedProcessTests {
         _ = try await postCallback(base, body: body, signature: signature, event: "other")
         let garbage = Array("[]".utf8)
         _ = try await postCallback(base, body: garbage, signature: signedCallbackSignature(garbage))
-        try await Task.sleep(for: .milliseconds(300))
+        // The ingress answers only after the broker confirmed a publish: had any of these been
+        // published, it would be in the queue already.
         #expect(try await broker.queueStatus("armada.payments").messages == 0)
 
         let accepted = try await postCallback(base, body: body, signature: signature)
@@ -65,7 +68,7 @@ struct IsolatedProcessTests {
         let (body, _) = signedCallback(reference: reference)
         let envelope = Envelope(
             id: TripayCallbackReceived.messageID(reference: reference, status: "PAID"),
-            data: TripayCallbackReceived(rawBody: String(decoding: body, as: UTF8.self), receivedAt: Date()))
+            data: TripayCallbackReceived(rawBody: String(decoding: body, as: UTF8.self), receivedAt: Date()), occurredAt: Date())
         try await broker.publish(
             exchange: Exchange.commands, routingKey: TripayCallbackReceived.messageType,
             properties: MessageProperties(messageId: envelope.id.uuidString), body: try envelope.encoded())

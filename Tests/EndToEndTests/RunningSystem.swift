@@ -6,7 +6,9 @@ import Glibc
 import Logging
 import Postgres
 import Tripay
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 let testTripayKey = "test-fake-tripay-private-key"
 let testTripayAPIKey = "DEV-test-fake-tripay-api-key"
@@ -69,6 +71,14 @@ actor RunningSystem {
         }
         return url
     }
+
+    /// How many times the payments worker logged `message` for the message with this id: a
+    /// condition to wait for (a repeat was handled as a duplicate), never a sleep.
+    func paymentsLogCount(_ message: String, messageId: UUID) -> Int {
+        guard processes.count > 1 else { return 0 }
+        let id = "\"message_id\":\"\(messageId.uuidString.lowercased())\""
+        return processes[1].log.split(separator: "\n").filter { $0.contains(id) && $0.contains("\"msg\":\"\(message)") }.count
+    }
 }
 
 /// A Tripay callback body and its signature.
@@ -101,9 +111,11 @@ func pendingDeposit(_ pool: PostgresPool) async throws -> (customer: String, ref
     let customer = TestEnvironment.unique("cust")
     let reference = "T0001" + UUID().uuidString.prefix(12).uppercased()
     _ = try await pool.transaction {
-        try Deposits.insertPending(
-            id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
-            expiresAt: Date().addingTimeInterval(86_400), on: $0)
+        try Deposits.insert(
+            NewDeposit(
+                id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
+                expiresAt: Date().addingTimeInterval(86_400)),
+            on: $0)
     }
     return (customer, reference)
 }

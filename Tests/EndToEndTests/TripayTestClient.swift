@@ -3,7 +3,9 @@ import Curl
 import Foundation
 import Postgres
 import Tripay
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 /// Creates transactions at the simulator directly and reads its callback log.
 struct TripayTestClient {
@@ -36,8 +38,10 @@ struct TripayTestClient {
 enum WalletDeposits {
     /// A PENDING deposit of 150,000 + 4,250 fee matching a simulator transaction.
     static func insert(customer: String, reference: String, on connection: PGConnection) throws -> Deposit {
-        try Deposits.insertPending(
-            id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
-            expiresAt: Date().addingTimeInterval(3600), on: connection)
+        try Deposits.insert(
+            NewDeposit(
+                id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
+                expiresAt: Date().addingTimeInterval(3600)),
+            on: connection)!
     }
 }

@@ -21,7 +21,7 @@ func rejection(_ verifier: TokenVerifier, _ token: String) async -> String? {
         _ = try await verifier.verify(token)
         return nil
     } catch let error as APIError {
-        return error.code
+        return error.code.rawValue
     } catch {
         return "\(error)"
     }

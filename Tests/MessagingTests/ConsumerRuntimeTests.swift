@@ -9,19 +9,16 @@ import Testing
 struct ConsumerRuntimeTests {
     @Test("a redelivered message (same id) is a no-op: one effect, the handler runs once")
     func redeliveryIsNoOp() async throws {
-        let fixture = try await RuntimeFixture { message, context, _ in try recordEffect(message, context) }
+        let fixture = try await RuntimeFixture(concurrency: 1) { message, context, _ in
+            try recordEffect(message, context)
+            return .done
+        }
         let key = TestEnvironment.unique("redeliver")
         let id = UUID()
         _ = try await fixture.send(key, id: id)
         _ = try await fixture.send(key, id: id)
         _ = try await fixture.send(key, id: id)
-        let done = await eventually {
-            let depth = try? await fixture.depth(fixture.policy.name)
-            let effects = try? await fixture.effects(key)
-            return depth == 0 && effects == 1
-        }
-        #expect(done)
-        try await Task.sleep(for: .milliseconds(300))
+        try await fixture.sendSentinelAndWait()
         #expect(try await fixture.effects(key) == 1)
         #expect(fixture.invocations.value[key] == 1)
         await fixture.stop()
@@ -31,7 +28,7 @@ struct ConsumerRuntimeTests {
     func transientRetriedThenDeadLettered() async throws {
         let fixture = try await RuntimeFixture(maxAttempts: 3, delayTiersSeconds: [1, 2]) { message, context, _ in
             try recordEffect(message, context)
-            throw HandlerFailure.transient("UPSTREAM_DOWN", "simulated outage")
+            throw Outage(description: "simulated outage")
         }
         let key = TestEnvironment.unique("transient")
         let started = ContinuousClock.now
@@ -60,7 +57,8 @@ struct ConsumerRuntimeTests {
     func transientThenSuccess() async throws {
         let fixture = try await RuntimeFixture(maxAttempts: 5, delayTiersSeconds: [1]) { message, context, run in
             try recordEffect(message, context)
-            if run < 3 { throw HandlerFailure.transient("BUSY", "try later") }
+            if run < 3 { throw Outage(description: "busy") }
+            return .done
         }
         let key = TestEnvironment.unique("recovers")
         _ = try await fixture.send(key)
@@ -73,7 +71,10 @@ struct ConsumerRuntimeTests {
 
     @Test("an undecodable message is dead-lettered and the worker keeps consuming")
     func undecodableDeadLettered() async throws {
-        let fixture = try await RuntimeFixture { message, context, _ in try recordEffect(message, context) }
+        let fixture = try await RuntimeFixture { message, context, _ in
+            try recordEffect(message, context)
+            return .done
+        }
         try await fixture.publishRaw(Array("this is not an envelope".utf8), messageId: "garbage-1")
         let unknownType =
             #"{"id":"\#(UUID().uuidString)","type":"test.nobody-handles-this","version":1,"occurredAt":"2026-11-25T00:00:00Z","data":{}}"#
@@ -100,39 +101,85 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
-    @Test("a permanent failure records its outcome and is acknowledged without retry")
-    func permanentRecorded() async throws {
-        let fixture = try await RuntimeFixture(delayTiersSeconds: [1]) { _, _, _ in
-            throw HandlerFailure.permanent("RULE_BROKEN", "the order is not in a state that allows this")
+    @Test("a rejection rolls the handler's writes back, is recorded with the inbox row, and is never retried")
+    func rejectionRecorded() async throws {
+        let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1) { message, context, _ in
+            try recordEffect(message, context)
+            return .rejected(ErrorCode("RULE_BROKEN"), "the order is not in a state that allows this")
         }
-        let key = TestEnvironment.unique("permanent")
-        let sent = try await fixture.send(key)
-        let consumer = fixture.consumerName
-        let recorded = await eventually {
-            let row = try? await fixture.pool.withConnection { connection in
-                try connection.query(
-                    "SELECT outcome, error_code FROM inbox WHERE consumer = $1 AND message_id = $2", consumer, sent.id
-                ).first.map { (try $0.decode("outcome", as: String.self), try $0.decode("error_code", as: String.self)) }
-            }
-            guard let found = row ?? nil else { return false }
-            return found.0 == "failed" && found.1 == "RULE_BROKEN"
+        let key = TestEnvironment.unique("rejected")
+        let commandId = UUID()
+        try await fixture.pool.withConnection { connection in
+            _ = try Commands.recordPending(
+                commandId, customerId: "runtime-tests", idempotencyKey: key, type: RuntimeCommand.messageType, requestHash: "h",
+                on: connection)
         }
-        #expect(recorded)
-        try await Task.sleep(for: .milliseconds(1500))  // longer than the delay tier: no retry comes
+        let sent = try await fixture.send(key, commandId: commandId)
+        try await fixture.sendSentinelAndWait()
+        // Handled before the sentinel, one at a time: a retry would be waiting in a delay tier now.
         #expect(fixture.invocations.value[key] == 1)
+        for tier in fixture.policy.delayTiersSeconds { #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: tier)) == 0) }
         #expect(try await fixture.drainDeadLetters().isEmpty)
+        #expect(try await fixture.effects(key) == 0, "the rejected run's writes were rolled back")
+        let consumer = fixture.consumerName
+        let recorded = try await fixture.pool.withConnection { try Inbox.outcome(consumer: consumer, messageId: sent.id, on: $0) }
+        #expect(recorded?.outcome == "failed")
+        #expect(recorded?.errorCode == "RULE_BROKEN")
+        let command = try await fixture.pool.withConnection { try Commands.find(commandId, customerId: "runtime-tests", on: $0) }
+        #expect(command?.status == .failed)
+        #expect(command?.errorCode == "RULE_BROKEN")
         // Delivering it again is a no-op: the recorded outcome stands.
         _ = try await fixture.send(key, id: sent.id)
-        try await Task.sleep(for: .milliseconds(500))
+        try await fixture.sendSentinelAndWait()
         #expect(fixture.invocations.value[key] == 1)
         await fixture.stop()
     }
 
-    @Test("outbox rows of a rolled-back transaction are never published; committed ones are, once")
+    @Test("'again' runs the message later without spending a retry, then it takes effect once")
+    func againWithoutSpendingRetries() async throws {
+        // One attempt only: a single counted failure would dead-letter it.
+        let fixture = try await RuntimeFixture(maxAttempts: 1, delayTiersSeconds: [1]) { message, context, run in
+            if run < 3 {
+                return .again(after: .seconds(1), until: context.time.runAt.addingTimeInterval(60), because: "booting")
+            }
+            try recordEffect(message, context)
+            return .done
+        }
+        let key = TestEnvironment.unique("again")
+        let started = ContinuousClock.now
+        _ = try await fixture.send(key)
+        let applied = await eventually(timeout: .seconds(20)) { (try? await fixture.effects(key)) == 1 }
+        #expect(applied)
+        #expect(ContinuousClock.now - started >= .seconds(2), "it waited in the delay tier twice")
+        #expect(fixture.invocations.value[key] == 3)
+        #expect(try await fixture.drainDeadLetters().isEmpty)
+        await fixture.stop()
+    }
+
+    @Test("'again' past the handler's deadline is dead-lettered with its reason")
+    func againPastDeadlineDeadLettered() async throws {
+        let fixture = try await RuntimeFixture(delayTiersSeconds: [1]) { _, context, _ in
+            .again(after: .seconds(1), until: context.now, because: "never ready")
+        }
+        let key = TestEnvironment.unique("deadline")
+        _ = try await fixture.send(key)
+        var dead: [(properties: MessageProperties, body: [UInt8])] = []
+        let deadLettered = await eventually(timeout: .seconds(20), every: .milliseconds(100)) {
+            dead += (try? await fixture.drainDeadLetters()) ?? []
+            return !dead.isEmpty
+        }
+        #expect(deadLettered)
+        #expect(dead.first?.properties.headers["x-error-class"] == .string("deadline-passed"))
+        #expect(dead.first?.properties.headers["x-error"]?.stringValue?.contains("never ready") == true)
+        await fixture.stop()
+    }
+
+    @Test("outbox rows of a rejected run are never published; committed ones are, once")
     func outboxOnlyAfterCommit() async throws {
         let fixture = try await RuntimeFixture { message, context, _ in
-            try context.send(Envelope(id: MessageID.derive("follow-up", message.data.key), data: FollowUp(key: message.data.key)))
-            if message.data.key.hasPrefix("fail") { throw HandlerFailure.permanent("NOPE", "rolled back after sending") }
+            try context.send(FollowUp(key: message.data.key), id: MessageID.derive("follow-up", message.data.key))
+            if message.data.key.hasPrefix("fail") { return .rejected(ErrorCode("NOPE"), "rolled back after sending") }
+            return .done
         }
         let followQueue = TestEnvironment.unique("test.follow-up")
         try await fixture.probe.perform { connection in
@@ -166,18 +213,18 @@ struct ConsumerRuntimeTests {
         #expect(rows.count == 1)
         #expect(rows.first?.0 == goodID)
 
+        // A second round finds nothing to send; then a sentinel, published after it, closes the stream.
+        await fixture.relay.publishPending()
+        try await fixture.probe.publish(
+            exchange: "", routingKey: followQueue, properties: MessageProperties(messageId: "sentinel"), body: [])
         var received: [String] = []
         _ = await eventually {
             while let message = try? await fixture.probe.perform({ try $0.get(queue: followQueue) }) {
                 received.append(message.properties.messageId ?? "")
             }
-            return !received.isEmpty
+            return received.last == "sentinel"
         }
-        try await Task.sleep(for: .milliseconds(300))
-        while let message = try await fixture.probe.perform({ try $0.get(queue: followQueue) }) {
-            received.append(message.properties.messageId ?? "")
-        }
-        #expect(received == [goodID.uuidString.lowercased()])
+        #expect(received == [goodID.uuidString.lowercased(), "sentinel"])
         _ = try? await fixture.probe.perform { try $0.deleteQueue(followQueue) }
         await fixture.stop()
     }

@@ -1,13 +1,11 @@
 import AMQP
-import ArmadaQueues
 import ArmadaTestSupport
 import Curl
 import Foundation
 import Messaging
 import Postgres
+import Retriability
 import Testing
-import Tripay
-import Wallet
 
 @Suite("Messaging rules (pure)")
 struct MessagingRulesTests {
@@ -23,10 +21,9 @@ struct MessagingRulesTests {
         #expect("89ab".contains(Array(text)[19]), "RFC 4122 variant")
     }
 
-    @Test("failure classification table")
+    @Test("failure classification table: errors say whether a retry helps; undecodable is poison")
     func classification() {
-        #expect(classify(HandlerFailure.permanent("X", "y")) == .permanent(code: "X"))
-        #expect(classify(HandlerFailure.transient("X", "y")) == .transient)
+        #expect(classify(Outage(description: "x")) == .transient)
         #expect(classify(UndecodableMessage(reason: "x")) == .poison)
         #expect(classify(PostgresError(kind: .server, sqlState: "40001", message: "")) == .transient)
         #expect(classify(PostgresError(kind: .server, sqlState: "40P01", message: "")) == .transient)
@@ -39,6 +36,44 @@ struct MessagingRulesTests {
         #expect(classify(CurlError(code: 60, message: "certificate")) == .poison)
         struct Unknown: Error {}
         #expect(classify(Unknown()) == .transient)
+    }
+
+    @Test("'again' waits in the longest tier not longer than asked, or the shortest tier")
+    func againTier() {
+        let policy = QueuePolicy(name: "q", maxAttempts: 5, delayTiersSeconds: [30, 5, 300], deliveryLimit: 20)
+        #expect(policy.delayTier(forAtLeast: .seconds(1))?.seconds == 5)
+        #expect(policy.delayTier(forAtLeast: .seconds(5))?.seconds == 5)
+        #expect(policy.delayTier(forAtLeast: .seconds(45))?.seconds == 30)
+        #expect(policy.delayTier(forAtLeast: .seconds(3600))?.queue == "q.delay.300s")
+        #expect(QueuePolicy(name: "q", maxAttempts: 1, delayTiersSeconds: [], deliveryLimit: 1).delayTier(forAtLeast: .seconds(1)) == nil)
+    }
+
+    @Test("topic patterns: * is one word, # is zero or more")
+    func topicPatterns() {
+        #expect(TopicPattern.matches("payments.#", "payments.create-deposit"))
+        #expect(TopicPattern.matches("payments.#", "payments"))
+        #expect(TopicPattern.matches("event.#", "event.deposit.paid"))
+        #expect(!TopicPattern.matches("event.#", "payments.tripay-callback"))
+        #expect(TopicPattern.matches("event.*.paid", "event.deposit.paid"))
+        #expect(!TopicPattern.matches("event.*", "event.deposit.paid"))
+        #expect(TopicPattern.matches("exact.key", "exact.key"))
+    }
+
+    @Test("settings: a malformed or out-of-range value is an error naming the variable")
+    func settingsErrors() throws {
+        let reader = EnvironmentReader(["A": "0", "B": "12x", "C": "7", "L": "loud"])
+        #expect(throws: SettingsError.self) { try reader.int("A", default: 8, in: 1...100) }
+        do {
+            _ = try reader.int("B", default: 8, in: 1...100)
+            Issue.record("12x was accepted")
+        } catch let error as SettingsError {
+            #expect(error.description.contains("B"))
+        }
+        #expect(try reader.int("C", default: 8, in: 1...100) == 7)
+        #expect(try reader.int("UNSET", default: 8, in: 1...100) == 8)
+        #expect(throws: SettingsError.self) { try reader.required("UNSET") }
+        enum Loudness: String, CaseIterable { case quiet, normal }
+        #expect(throws: SettingsError.self) { try reader.choice("L", default: Loudness.quiet) }
     }
 
     @Test("retry decision: the n-th failure waits in the n-th tier, the last tier repeats, then dead-letter")
@@ -67,39 +102,6 @@ struct MessagingRulesTests {
         #expect(payments.allQueues.contains("armada.payments.delay.5s"))
         #expect(payments.maxAttempts == 6)
         #expect(throws: TopologyError.self) { try topology.policy(for: "armada.nope") }
-    }
-
-    @Test("every example in Queues/examples decodes as its catalogued type, and every catalogued type has one")
-    func catalogExamples() throws {
-        let decoders: [String: ([UInt8]) throws -> Void] = [
-            TripayCallbackReceived.messageType: {
-                _ = try MessageCoding.decoder().decode(Envelope<TripayCallbackReceived>.self, from: Data($0))
-            },
-            DepositPaid.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositPaid>.self, from: Data($0)) },
-            DepositExpired.messageType: { _ = try MessageCoding.decoder().decode(Envelope<DepositExpired>.self, from: Data($0)) },
-            CreateDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CreateDeposit>.self, from: Data($0)) },
-            ClaimWelcomeBonus.messageType: { _ = try MessageCoding.decoder().decode(Envelope<ClaimWelcomeBonus>.self, from: Data($0)) },
-            ManagePromo.messageType: { _ = try MessageCoding.decoder().decode(Envelope<ManagePromo>.self, from: Data($0)) },
-            AdjustWallet.messageType: { _ = try MessageCoding.decoder().decode(Envelope<AdjustWallet>.self, from: Data($0)) },
-            WelcomeBonusCredited.messageType: {
-                _ = try MessageCoding.decoder().decode(Envelope<WelcomeBonusCredited>.self, from: Data($0))
-            },
-            CancelDeposit.messageType: { _ = try MessageCoding.decoder().decode(Envelope<CancelDeposit>.self, from: Data($0)) },
-            UpdateContact.messageType: { _ = try MessageCoding.decoder().decode(Envelope<UpdateContact>.self, from: Data($0)) },
-        ]
-        var seen = Set<String>()
-        for (file, bytes) in exampleMessages {
-            let header = try MessageCoding.decoder().decode(EnvelopeHeader.self, from: Data(bytes))
-            #expect(file == "\(header.type).json")
-            let decode = try #require(decoders[header.type], "no catalogued type \(header.type)")
-            try decode(bytes)
-            seen.insert(header.type)
-        }
-        #expect(seen == Set(decoders.keys))
-        // The example callback's raw body is a valid Tripay payload too.
-        let callback = try MessageCoding.decoder().decode(
-            Envelope<TripayCallbackReceived>.self, from: Data(exampleMessages.first { $0.file.hasPrefix("payments.") }!.bytes))
-        #expect(try TripayCallback.decode(Array(callback.data.rawBody.utf8)).status == .paid)
     }
 
     @Test("applying the topology twice is idempotent on a real broker")

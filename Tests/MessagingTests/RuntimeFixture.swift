@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Messaging
 import Postgres
+import Retriability
 
 struct RuntimeCommand: MessageBody {
     static let messageType = "test.runtime-command"
@@ -17,19 +18,30 @@ struct FollowUp: MessageBody {
     var key: String
 }
 
-/// A handler whose behaviour each test scripts; it counts its invocations.
+/// A handler whose behaviour each test scripts; it counts its invocations. Keys starting with
+/// "sentinel" are recorded and done, whatever the script says.
 struct ScriptedHandler: MessageHandler {
     let invocations: Shared<[String: Int]>
-    let script: @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> Void
+    let script: @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> HandlerOutcome
 
-    func handle(_ message: Envelope<RuntimeCommand>, context: inout HandlerContext) throws {
+    func handle(_ message: Envelope<RuntimeCommand>, context: inout HandlerContext) throws -> HandlerOutcome {
         var count = 0
         invocations.update {
             $0[message.data.key, default: 0] += 1
-            count = $0[message.data.key]!
+            count = $0[message.data.key] ?? 0
         }
-        try script(message, &context, count)
+        if message.data.key.hasPrefix("sentinel") {
+            try recordEffect(message, context)
+            return .done
+        }
+        return try script(message, &context, count)
     }
+}
+
+/// An outage a retry can cure, as a provider's error would report it.
+struct Outage: RetryClassifiable, CustomStringConvertible {
+    var description: String
+    var isRetriable: Bool { true }
 }
 
 /// Records one row per applied command: the effect whose count the tests check.
@@ -51,9 +63,11 @@ final class RuntimeFixture: Sendable {
     let invocations = Shared<[String: Int]>([:])
     private let running: Shared<Task<Void, Error>?> = Shared(nil)
 
+    /// - Parameter concurrency: 1 makes the consumer take messages one at a time, in queue order,
+    ///   so a sentinel sent after a message is handled after it.
     init(
-        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2],
-        script: @escaping @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> Void
+        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2], concurrency: Int = 4,
+        script: @escaping @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> HandlerOutcome
     ) async throws {
         let queue = TestEnvironment.unique("test.runtime")
         let topology = try Topology.bundled().with(queues: [
@@ -82,7 +96,7 @@ final class RuntimeFixture: Sendable {
         relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
         let handler = ScriptedHandler(invocations: invocations, script: script)
         let consumer = QueueConsumer(
-            configuration: ConsumerConfiguration(policy: policy, consumerName: "runtime-tests-\(queue)", concurrency: 4),
+            configuration: ConsumerConfiguration(policy: policy, consumerName: "runtime-tests-\(queue)", concurrency: concurrency),
             consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: [AnyMessageHandler(handler)],
             relay: nil, logger: logger)
         running.update { $0 = Task { try await consumer.run() } }
@@ -90,10 +104,19 @@ final class RuntimeFixture: Sendable {
 
     var consumerName: String { "runtime-tests-\(policy.name)" }
 
-    func send(_ key: String, id: UUID = UUID()) async throws -> Envelope<RuntimeCommand> {
-        let envelope = Envelope(id: id, data: RuntimeCommand(key: key))
+    func send(_ key: String, id: UUID = UUID(), commandId: UUID? = nil) async throws -> Envelope<RuntimeCommand> {
+        let envelope = Envelope(id: id, data: RuntimeCommand(key: key), occurredAt: Date(), commandId: commandId)
         try await publishRaw(try envelope.encoded(), messageId: id.uuidString)
         return envelope
+    }
+
+    /// Sends a sentinel and waits until it took effect: with `concurrency: 1`, every message sent
+    /// before it has been handled to its end (acked, retried or dead-lettered) by then.
+    func sendSentinelAndWait() async throws {
+        let key = TestEnvironment.unique("sentinel")
+        _ = try await send(key)
+        let handled = await eventually(timeout: .seconds(20)) { (try? await effects(key)) == 1 }
+        guard handled else { throw TestFailure("the sentinel \(key) was not handled within 20 s") }
     }
 
     func publishRaw(_ bytes: [UInt8], messageId: String = UUID().uuidString) async throws {

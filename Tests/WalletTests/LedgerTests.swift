@@ -2,7 +2,9 @@ import ArmadaTestSupport
 import Foundation
 import Postgres
 import Testing
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 func ledgerSum(_ customer: String, _ pool: PostgresPool) async throws -> (sum: Int64, count: Int) {
     try await pool.withConnection { connection in
@@ -47,7 +49,7 @@ struct LedgerTests {
             }
         } throws: { error in
             guard let error = error as? WalletError, case .insufficientBalance(let balance, let required) = error else { return false }
-            return error.code == "INSUFFICIENT_BALANCE" && balance == 30_000 && required == 50_000 && "\(error)".contains("deficit 20000")
+            return error.code == .insufficientBalance && balance == 30_000 && required == 50_000 && "\(error)".contains("deficit 20000")
         }
         #expect(try await pool.withConnection { try Ledger.balance(of: customer, on: $0) } == 30_000)
     }
@@ -93,7 +95,7 @@ struct LedgerTests {
                                 description: "order", on: $0)
                         }
                         outcomes.update { $0["ok", default: 0] += 1 }
-                    } catch let error as WalletError where error.code == "INSUFFICIENT_BALANCE" {
+                    } catch let error as WalletError where error.code == .insufficientBalance {
                         outcomes.update { $0["insufficient", default: 0] += 1 }
                     } catch {
                         outcomes.update { $0["other: \(error)", default: 0] += 1 }

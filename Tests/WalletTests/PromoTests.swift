@@ -5,7 +5,9 @@ import Messaging
 import Postgres
 import Testing
 import Tripay
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 func promo(
     _ bonusType: Promo.BonusType = .percentage, value: Int64 = 10, minDeposit: Int64 = 0, maxBonus: Int64? = nil, startsAt: Date? = nil,
@@ -69,9 +71,11 @@ struct PromoRedemptionTests {
             let h = CallbackHarness()
             let (customer, reference) = (h.customer, h.reference)
             _ = try await pool.transaction { connection in
-                let deposit = try Deposits.insertPending(
-                    id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
-                    expiresAt: Date().addingTimeInterval(3600), on: connection)
+                let deposit = try Deposits.insert(
+                    NewDeposit(
+                        id: UUID(), customerId: customer, amount: 150_000, fee: 4_250, method: "BRIVA", reference: reference,
+                        expiresAt: Date().addingTimeInterval(3600)),
+                    on: connection)!
                 try connection.execute("UPDATE deposits SET promo_code = $2 WHERE id = $1", deposit.id, code)
             }
             harnesses.append(h)

@@ -5,7 +5,9 @@ import Messaging
 import Postgres
 import Testing
 import Tripay
-import Wallet
+import WalletContracts
+
+@testable import Wallet
 
 /// Runs the handler exactly as the payments consumer does (inbox + effects + outbox, one transaction).
 struct CallbackHarness {
@@ -16,9 +18,11 @@ struct CallbackHarness {
     func deposit(amount: Int64 = 150_000, fee: Int64 = 4_250) async throws -> Deposit {
         let (customer, reference) = (customer, reference)
         return try await pool.transaction {
-            try Deposits.insertPending(
-                id: UUID(), customerId: customer, amount: amount, fee: fee, method: "BRIVA", reference: reference,
-                expiresAt: Date().addingTimeInterval(86_400), on: $0)
+            try Deposits.insert(
+                NewDeposit(
+                    id: UUID(), customerId: customer, amount: amount, fee: fee, method: "BRIVA", reference: reference,
+                    expiresAt: Date().addingTimeInterval(86_400)),
+                on: $0)!
         }
     }
 
@@ -32,7 +36,7 @@ struct CallbackHarness {
         let raw = String(decoding: try JSONEncoder().encode(body), as: UTF8.self)
         return Envelope(
             id: TripayCallbackReceived.messageID(reference: body.reference, status: status.rawValue),
-            data: TripayCallbackReceived(rawBody: raw, receivedAt: Date()), correlationId: body.reference)
+            data: TripayCallbackReceived(rawBody: raw, receivedAt: Date()), occurredAt: Date(), correlationId: body.reference)
     }
 
     @discardableResult

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import Postgres
 
 public struct Promo: Codable, Sendable, Equatable {
@@ -78,13 +79,21 @@ public struct Promo: Codable, Sendable, Equatable {
 }
 
 /// Why a promo does not apply, in DOMAIN.md's validation order.
-public enum PromoRejection: String, Error, Sendable, CaseIterable {
-    case notFound = "PROMO_NOT_FOUND"
-    case inactive = "PROMO_INACTIVE"
-    case expired = "PROMO_EXPIRED"
-    case exhausted = "PROMO_EXHAUSTED"
-    case alreadyUsed = "PROMO_ALREADY_USED"
-    case minimumDepositNotMet = "PROMO_MIN_DEPOSIT_NOT_MET"
+public enum PromoRejection: Error, Sendable, CaseIterable {
+    case notFound, inactive, expired, exhausted, alreadyUsed, minimumDepositNotMet
+
+    public var code: ErrorCode {
+        switch self {
+        case .notFound: return .promoNotFound
+        case .inactive: return .promoInactive
+        case .expired: return .promoExpired
+        case .exhausted: return .promoExhausted
+        case .alreadyUsed: return .promoAlreadyUsed
+        case .minimumDepositNotMet: return .promoMinDepositNotMet
+        }
+    }
+
+    public var rejection: Rejection { Rejection(code, message) }
 
     public var message: String {
         switch self {
@@ -116,71 +125,22 @@ public enum PromoRules {
     }
 }
 
-/// The promos tables.
-public enum Promos {
-    static let columns = """
+extension Promo {
+    /// The promo columns every read selects.
+    public static let columns = """
         id, code, name, promo_type, bonus_type, bonus_value, min_deposit, max_bonus, starts_at, ends_at, max_total_uses,
         max_uses_per_customer, uses, active
         """
 
-    /// Checks a code for a customer without redeeming it (preview, and the check at deposit creation).
-    public static func evaluate(code: String, customerId: String, amount: Int64?, now: Date, on connection: PGConnection) throws -> Result<
-        (Promo, Int64), PromoRejection
-    > {
-        let promo = try find(code: code, on: connection, lock: false)
-        let uses = try promo.map { try customerUses($0.id, customerId, on: connection) } ?? 0
-        return PromoRules.evaluate(promo, customerUses: uses, amount: amount, now: now).map { (promo!, $0) }
-    }
-
-    /// Redeems a promo inside the caller's transaction: the promo row is locked first, so
-    /// concurrent redemptions take turns and `max total uses` holds; the database's own check
-    /// (`uses <= max_total_uses`) is the backstop.
-    public static func redeem(
-        code: String, customerId: String, depositId: UUID?, amount: Int64?, now: Date, on connection: PGConnection
-    ) throws -> Result<(Promo, Int64), PromoRejection> {
-        let promo = try find(code: code, on: connection, lock: true)
-        let uses = try promo.map { try customerUses($0.id, customerId, on: connection) } ?? 0
-        switch PromoRules.evaluate(promo, customerUses: uses, amount: amount, now: now) {
-        case .failure(let rejection):
-            return .failure(rejection)
-        case .success(let bonus):
-            let promo = promo!
-            try connection.execute(
-                "INSERT INTO promo_redemptions (promo_id, customer_id, deposit_id, bonus) VALUES ($1, $2, $3, $4)",
-                promo.id, customerId, depositId, bonus)
-            try connection.execute("UPDATE promos SET uses = uses + 1, updated_at = now() WHERE id = $1", promo.id)
-            return .success((promo, bonus))
+    /// A row of `promos`; an unknown type is an error, not a crash.
+    public init(row: PostgresRow) throws {
+        let kind: String = try row.decode("promo_type")
+        let bonus: String = try row.decode("bonus_type")
+        guard let type = Kind(rawValue: kind), let bonusType = BonusType(rawValue: bonus) else {
+            throw PostgresError(kind: .decoding, message: "unknown promo type \(kind)/\(bonus)")
         }
-    }
-
-    public static func find(code: String, on connection: PGConnection, lock: Bool = false) throws -> Promo? {
-        try connection.query(
-            "SELECT \(columns) FROM promos WHERE code = upper($1)\(lock ? " FOR UPDATE" : "")", code
-        ).first.map(decode)
-    }
-
-    public static func find(id: UUID, on connection: PGConnection) throws -> Promo? {
-        try connection.query("SELECT \(columns) FROM promos WHERE id = $1", id).first.map(decode)
-    }
-
-    public static func activeWelcome(on connection: PGConnection) throws -> Promo? {
-        try connection.query("SELECT \(columns) FROM promos WHERE promo_type = 'WELCOME_BONUS' AND active").first.map(decode)
-    }
-
-    public static func all(on connection: PGConnection) throws -> [Promo] {
-        try connection.query("SELECT \(columns) FROM promos ORDER BY created_at DESC").map(decode)
-    }
-
-    public static func customerUses(_ promoId: UUID, _ customerId: String, on connection: PGConnection) throws -> Int {
-        try connection.query(
-            "SELECT count(*)::int AS n FROM promo_redemptions WHERE promo_id = $1 AND customer_id = $2", promoId, customerId
-        ).first!.decode("n")
-    }
-
-    static func decode(_ row: PostgresRow) throws -> Promo {
-        Promo(
-            id: try row.decode("id"), code: try row.decode("code"), name: try row.decode("name"),
-            type: Promo.Kind(rawValue: try row.decode("promo_type"))!, bonusType: Promo.BonusType(rawValue: try row.decode("bonus_type"))!,
+        self.init(
+            id: try row.decode("id"), code: try row.decode("code"), name: try row.decode("name"), type: type, bonusType: bonusType,
             bonusValue: try row.decode("bonus_value"), minDeposit: try row.decode("min_deposit"), maxBonus: try row.decode("max_bonus"),
             startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"),
             maxTotalUses: try row.decode("max_total_uses", as: Int?.self),

@@ -1,16 +1,7 @@
 import Foundation
+import Messaging
 import Postgres
-
-/// Why money moved: with the reference id, what makes a credit or debit happen once.
-public enum LedgerReference: String, Sendable, Codable, CaseIterable {
-    case deposit = "DEPOSIT"
-    case depositBonus = "DEPOSIT_BONUS"
-    case welcomeBonus = "WELCOME_BONUS"
-    case vpsOrder = "VPS_ORDER"
-    case vpsRenewal = "VPS_RENEWAL"
-    case provisionFailedRefund = "PROVISION_FAILED_REFUND"
-    case adminAdjustment = "ADMIN_ADJUSTMENT"
-}
+import WalletContracts
 
 public struct LedgerEntry: Sendable, Equatable {
     public var id: Int64
@@ -39,12 +30,14 @@ public enum WalletError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAmount(Int64)
     case insufficientBalance(balance: Int64, required: Int64)
 
-    public var code: String {
+    public var code: ErrorCode {
         switch self {
-        case .invalidAmount: return "INVALID_AMOUNT"
-        case .insufficientBalance: return "INSUFFICIENT_BALANCE"
+        case .invalidAmount: return .invalidAmount
+        case .insufficientBalance: return .insufficientBalance
         }
     }
+
+    public var rejection: Rejection { Rejection(code, description) }
 
     public var description: String {
         switch self {
@@ -55,16 +48,11 @@ public enum WalletError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The wallet ledger. Every change of a balance is one append-only entry, written in the
-/// caller's transaction; the wallet row is locked (`FOR UPDATE`) first, so concurrent postings
-/// on one wallet serialize, and `(reference_type, reference_id)` is unique, so the same deposit
-/// or order is never posted twice. The database also refuses a negative balance.
-public enum Ledger {
-    /// The current balance; a customer without a wallet has 0.
-    public static func balance(of customerId: String, on connection: PGConnection) throws -> Int64 {
-        try connection.query("SELECT balance FROM wallets WHERE customer_id = $1", customerId).first?.decode("balance") ?? 0
-    }
-
+/// Postings to the wallet ledger. Every change of a balance is one append-only entry, written
+/// in the caller's transaction; the wallet row is locked (`FOR UPDATE`) first, so concurrent
+/// postings on one wallet serialize, and `(reference_type, reference_id)` is unique, so the same
+/// deposit or order is never posted twice. The database also refuses a negative balance.
+extension Ledger {
     public static func credit(
         _ customerId: String, amount: Int64, reference: LedgerReference, referenceId: String, description: String,
         metadata: String = "{}", on connection: PGConnection
@@ -91,23 +79,25 @@ public enum Ledger {
         let magnitude = requested ?? signed
         guard magnitude > 0 else { throw WalletError.invalidAmount(magnitude) }
         try connection.execute("INSERT INTO wallets (customer_id) VALUES ($1) ON CONFLICT DO NOTHING", customerId)
-        let balance: Int64 = try connection.query(
-            "SELECT balance FROM wallets WHERE customer_id = $1 FOR UPDATE", customerId
-        ).first!.decode("balance")
+        guard let locked = try connection.query("SELECT balance FROM wallets WHERE customer_id = $1 FOR UPDATE", customerId).first
+        else { throw PostgresError(kind: .server, message: "wallet of \(customerId) missing right after insert") }
+        let balance: Int64 = try locked.decode("balance")
         if let existing = try entry(reference: reference, referenceId: referenceId, on: connection) {
             return .alreadyApplied(existing)
         }
         let after = balance + signed
         guard after >= 0 else { throw WalletError.insufficientBalance(balance: balance, required: magnitude) }
-        let row = try connection.query(
-            """
-            INSERT INTO ledger_entries
-                (customer_id, entry_type, amount, balance_before, balance_after, reference_type, reference_id, description, metadata)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
-            RETURNING id
-            """,
-            customerId, signed > 0 ? "CREDIT" : "DEBIT", signed, balance, after, reference.rawValue, referenceId, description, metadata
-        ).first!
+        guard
+            let row = try connection.query(
+                """
+                INSERT INTO ledger_entries
+                    (customer_id, entry_type, amount, balance_before, balance_after, reference_type, reference_id, description, metadata)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+                RETURNING id
+                """,
+                customerId, signed > 0 ? "CREDIT" : "DEBIT", signed, balance, after, reference.rawValue, referenceId, description, metadata
+            ).first
+        else { throw PostgresError(kind: .server, message: "ledger insert returned no row") }
         try connection.execute("UPDATE wallets SET balance = $2, updated_at = now() WHERE customer_id = $1", customerId, after)
         return .applied(
             LedgerEntry(

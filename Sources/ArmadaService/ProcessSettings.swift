@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+import Messaging
+
+/// What every Armada process reads from its environment (README, Configuration), parsed once
+/// at start; a bad value stops the process with a message naming the variable.
+public struct ProcessSettings: Sendable {
+    public enum LogFormat: String, Sendable, CaseIterable { case json, text }
+
+    public var environment: EnvironmentReader
+    public var databaseURL: String
+    public var amqpURL: String
+    public var metricsPort: Int
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    /// Handlers in flight per worker process (also the prefetch).
+    public var concurrency: Int
+    /// How long SIGTERM waits for in-flight work before everything is cancelled.
+    public var shutdownDeadline: Duration
+    /// Tests only: a worker exits between commit and ack of a message of this type.
+    public var crashAfterCommitOfType: String?
+
+    public init(_ environment: EnvironmentReader = EnvironmentReader(), defaultMetricsPort: Int) throws {
+        self.environment = environment
+        databaseURL = environment.string("DATABASE_URL", default: "postgresql://armada@127.0.0.1:55432/armada")
+        amqpURL = environment.string("AMQP_URL", default: "amqp://guest:guest@127.0.0.1:55672/%2f")
+        metricsPort = try environment.int("ARMADA_METRICS_PORT", default: defaultMetricsPort, in: 1...65535)
+        logLevel = try environment.choice("ARMADA_LOG_LEVEL", default: Logger.Level.info)
+        logFormat = try environment.choice("ARMADA_LOG_FORMAT", default: LogFormat.json)
+        concurrency = try environment.int("ARMADA_CONCURRENCY", default: 8, in: 1...1000)
+        shutdownDeadline = try environment.seconds("ARMADA_SHUTDOWN_DEADLINE_SECONDS", default: 25, in: 1...3600)
+        crashAfterCommitOfType = environment.string("ARMADA_FAULT_CRASH_AFTER_COMMIT")
+    }
+}

@@ -1,0 +1,49 @@
+import AMQP
+import ArmadaService
+import Foundation
+import Logging
+import Messaging
+import WalletContracts
+
+/// The ingress's settings (README, Configuration), parsed once at start.
+public struct IngressSettings: Sendable {
+    public var process: ProcessSettings
+    public var httpPort: Int
+    public var tripayPrivateKey: String
+    public var jwtSecret: String?
+    public var jwtPublicKeyPEM: String?
+    public var deposits: DepositPolicy
+
+    public init(_ environment: EnvironmentReader = EnvironmentReader()) throws {
+        process = try ProcessSettings(environment, defaultMetricsPort: 9100)
+        httpPort = try environment.int("ARMADA_HTTP_PORT", default: 8080, in: 1...65535)
+        tripayPrivateKey = try environment.required("TRIPAY_PRIVATE_KEY")
+        jwtSecret = environment.string("ARMADA_JWT_SECRET")
+        jwtPublicKeyPEM = environment.string("ARMADA_JWT_PUBLIC_KEY")
+        deposits = try DepositPolicy(environment)
+    }
+}
+
+/// Makes the ingress process: settings, logs, metrics, a confirm-mode publisher, the pool and
+/// the HTTP application. On SIGTERM the HTTP server stops first (in-flight requests finish),
+/// then the broker connection closes.
+public enum IngressProcess {
+    public static func main() async -> Never {
+        await ProcessRunner.main(name: "armada-ingress") {
+            let settings = try IngressSettings()
+            let registry = Observability.bootstrap(settings: settings.process)
+            let logger = Logger(label: "armada-ingress")
+            let broker = try Connections.broker(
+                settings.process, name: "armada-ingress-publisher", topology: try Topology.bundled(), logger: logger)
+            let pool = Connections.pool(settings.process, name: "armada-ingress", size: 4, logger: logger)
+            let tokens = try await TokenVerifier.make(secret: settings.jwtSecret, publicKeyPEM: settings.jwtPublicKeyPEM)
+            let app = buildApplication(
+                IngressDependencies(
+                    pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,
+                    depositPolicy: settings.deposits),
+                port: settings.httpPort, logger: logger)
+            logger.info("armada-ingress starting", metadata: ["port": "\(settings.httpPort)"])
+            return ([BrokerService(client: broker), app], settings.process.shutdownDeadline, logger)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Postgres
+
+/// The `inbox` table: one row per (consumer, message id) that took effect or was refused.
+/// Claiming the row in the handler's transaction is what makes a redelivery a no-op.
+public enum Inbox {
+    /// Inserts the row; false when it exists (the message already took effect for `consumer`).
+    static func claim(consumer: String, header: EnvelopeHeader, on connection: PGConnection) throws -> Bool {
+        try connection.execute(
+            "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            consumer, header.id, header.type) == 1
+    }
+
+    static func recordRejection(consumer: String, messageId: UUID, code: ErrorCode, message: String, on connection: PGConnection) throws {
+        try connection.execute(
+            "UPDATE inbox SET outcome = 'failed', error_code = $3, error_message = $4 WHERE consumer = $1 AND message_id = $2",
+            consumer, messageId, code.rawValue, String(message.prefix(2000)))
+    }
+
+    public static func contains(consumer: String, messageId: UUID, on connection: PGConnection) throws -> Bool {
+        try !connection.query("SELECT 1 AS x FROM inbox WHERE consumer = $1 AND message_id = $2", consumer, messageId).isEmpty
+    }
+
+    /// The recorded outcome of a message: nil when it has not taken effect.
+    public static func outcome(consumer: String, messageId: UUID, on connection: PGConnection) throws -> (
+        outcome: String, errorCode: String?
+    )? {
+        try connection.query(
+            "SELECT outcome, error_code FROM inbox WHERE consumer = $1 AND message_id = $2", consumer, messageId
+        ).first.map { (try $0.decode("outcome"), try $0.decode("error_code")) }
+    }
+}

@@ -1,0 +1,99 @@
+import AMQP
+import Foundation
+
+/// Brings an existing broker to the bundled topology (`armadactl topology apply`).
+///
+/// A queue whose arguments changed (a classic delay tier that is now a quorum queue, a new
+/// dead-letter strategy) cannot be re-declared: the broker refuses with 406. Such a queue is
+/// recreated, but only when it is empty and unconsumed, or when `force` is given; with `force`
+/// its messages wait in a holding queue meanwhile and are moved back, so none is lost.
+public struct TopologyMigration: Sendable {
+    public struct Report: Sendable, Equatable {
+        /// Queues that had to be recreated, with the messages moved through the holding queue.
+        public var recreated: [(queue: String, movedMessages: Int)] = []
+        /// Queues left alone because they hold messages or have consumers (run with `force`).
+        public var refused: [(queue: String, messages: UInt32, consumers: UInt32)] = []
+
+        public static func == (a: Report, b: Report) -> Bool {
+            a.recreated.map { "\($0.queue)/\($0.movedMessages)" } == b.recreated.map { "\($0.queue)/\($0.movedMessages)" }
+                && a.refused.map { "\($0.queue)/\($0.messages)/\($0.consumers)" }
+                    == b.refused.map { "\($0.queue)/\($0.messages)/\($0.consumers)" }
+        }
+    }
+
+    public let topology: Topology
+
+    public init(topology: Topology) {
+        self.topology = topology
+    }
+
+    /// `client` must not declare the topology on connect (the declare would fail on a drifted
+    /// queue before this runs).
+    public func run(on client: BrokerClient, force: Bool) async throws -> Report {
+        var report = Report()
+        for exchange in topology.exchanges {
+            try await client.perform { try $0.declareExchange(exchange.name, type: exchange.type) }
+        }
+        for (name, arguments) in try topology.queueDeclarations() {
+            if try await client.perform({ try $0.declareQueueIfCompatible(name, type: .quorum, arguments: arguments) }) { continue }
+            let status = try await client.queueStatus(name)
+            guard force || (status.messages == 0 && status.consumers == 0) else {
+                report.refused.append((name, status.messages, status.consumers))
+                continue
+            }
+            let holding = "\(name).migrating"
+            try await client.perform { try $0.declareQueue(holding, type: .quorum) }
+            let moved = try await Self.move(from: name, to: holding, on: client)
+            try await client.perform { try $0.deleteQueue(name) }
+            try await client.perform { try $0.declareQueue(name, type: .quorum, arguments: arguments) }
+            _ = try await Self.move(from: holding, to: name, on: client)
+            try await client.perform { try $0.deleteQueue(holding) }
+            report.recreated.append((name, moved))
+        }
+        if report.refused.isEmpty {
+            try await client.perform { try topology.apply(on: $0) }
+        }
+        return report
+    }
+
+    /// Moves every message, one confirmed publish before each ack, so a crash duplicates at
+    /// worst (the inbox absorbs that) and never loses.
+    static func move(from source: String, to target: String, on client: BrokerClient) async throws -> Int {
+        var moved = 0
+        while let message = try await client.perform({ try $0.get(queue: source) }) {
+            try await client.publish(exchange: "", routingKey: target, properties: message.properties, body: message.body)
+            let tag = message.deliveryTag
+            try await client.perform { try $0.ack(tag) }
+            moved += 1
+        }
+        return moved
+    }
+}
+
+/// Dead letters of a work queue: replayed to the work queue they died in.
+public enum DeadLetters {
+    /// Headers the runtime adds on the way to the dead-letter queue, removed on replay.
+    static let runtimeHeaders = [
+        "x-error", "x-error-class", "x-attempts", "x-attempt", "x-again", "x-last-error", "x-dead-lettered-at", "x-original-queue",
+        "x-original-exchange", "x-original-routing-key", "x-death", "x-first-death-queue", "x-first-death-reason",
+        "x-first-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-last-death-exchange", "x-delivery-count",
+    ]
+
+    /// Publishes up to `limit` dead letters of `policy`'s queue straight back to that queue (the
+    /// default exchange, so no other queue bound to the original routing key gets a copy), with a
+    /// fresh attempt count. Works the same for letters the runtime wrote and for those the broker
+    /// dead-lettered on its delivery limit: `Q.dead` only ever receives from `Q`.
+    public static func replay(_ policy: QueuePolicy, on client: BrokerClient, limit: Int, at now: Date) async throws -> Int {
+        var replayed = 0
+        while replayed < limit, let message = try await client.perform({ try $0.get(queue: policy.deadLetterQueue) }) {
+            var properties = message.properties
+            for key in runtimeHeaders { properties.headers[key] = nil }
+            properties.headers["x-replayed-at"] = .string(ISO8601DateFormatter().string(from: now))
+            try await client.publish(exchange: "", routingKey: policy.name, properties: properties, body: message.body)
+            let tag = message.deliveryTag
+            try await client.perform { try $0.ack(tag) }
+            replayed += 1
+        }
+        return replayed
+    }
+}

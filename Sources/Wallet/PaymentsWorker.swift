@@ -1,0 +1,54 @@
+import Foundation
+import Messaging
+import Tripay
+import WalletContracts
+
+/// The payments worker (`armada-payments`): what it consumes, publishes and runs on a timer.
+/// Adding a message type here is one line in `handlers` or `publishes`.
+public enum PaymentsWorker {
+    public static let name = "armada-payments"
+    public static let queue = "armada.payments"
+
+    public static func definition(_ settings: PaymentsSettings, _ resources: WorkerResources) -> WorkerDefinition {
+        let tripay = TripayClient(configuration: settings.tripay)
+        let reconciler = DepositReconciler(
+            pool: resources.pool, tripay: tripay, broker: resources.publisher, after: settings.reconcileAfter,
+            interval: settings.reconcileInterval, logger: resources.logger)
+        return WorkerDefinition(
+            name: name, queue: queue,
+            handlers: [
+                AnyMessageHandler(TripayCallbackHandler()),
+                AnyMessageHandler(CreateDepositHandler(tripay: tripay, policy: settings.deposits)),
+                AnyMessageHandler(CancelDepositHandler()),
+                AnyMessageHandler(UpdateContactHandler()),
+                AnyMessageHandler(ClaimWelcomeBonusHandler()),
+                AnyMessageHandler(ManagePromoHandler()),
+                AnyMessageHandler(AdjustWalletHandler()),
+            ],
+            publishes: [DepositPaid.self, DepositExpired.self, WelcomeBonusCredited.self],
+            periodic: [
+                reconciler.job,
+                PaymentChannels.refreshJob(pool: resources.pool, tripay: tripay, every: settings.channelRefreshInterval),
+            ])
+    }
+}
+
+/// The payments worker's settings (README, Configuration), parsed once at start.
+public struct PaymentsSettings: Sendable {
+    public var tripay: TripayConfiguration
+    public var deposits: DepositPolicy
+    public var reconcileAfter: Duration
+    public var reconcileInterval: Duration
+    public var channelRefreshInterval: Duration
+
+    public init(_ environment: EnvironmentReader) throws {
+        tripay = TripayConfiguration(
+            baseURL: environment.string("TRIPAY_API_URL", default: "http://127.0.0.1:8091"),
+            apiKey: try environment.required("TRIPAY_API_KEY"), privateKey: try environment.required("TRIPAY_PRIVATE_KEY"),
+            merchantCode: try environment.required("TRIPAY_MERCHANT_CODE"))
+        deposits = try DepositPolicy(environment)
+        reconcileAfter = try environment.seconds("ARMADA_RECONCILE_AFTER_SECONDS", default: 300, in: 0...86_400)
+        reconcileInterval = try environment.seconds("ARMADA_RECONCILE_INTERVAL_SECONDS", default: 60, in: 1...86_400)
+        channelRefreshInterval = try environment.seconds("TRIPAY_CHANNELS_REFRESH_SECONDS", default: 600, in: 1...86_400)
+    }
+}

@@ -1,0 +1,207 @@
+import AMQP
+import ArmadaTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JWTKit
+import Logging
+import Messaging
+import Postgres
+import Prometheus
+import Testing
+import WalletContracts
+
+@testable import Ingress
+
+/// The ingress application, built by `buildApplication` and driven in process (no socket), with
+/// a real pool and a real broker connection behind it.
+enum InProcessIngress {
+    static let secret = "in-process-ingress-test-secret-at-least-32-bytes"
+    static let logger: Logger = {
+        var logger = Logger(label: "test.ingress")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    static func withApplication(_ test: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        var configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
+        configuration.connectionName = "ingress-in-process"
+        let broker = BrokerClient(configuration: configuration, logger: logger)
+        broker.start()
+        try await broker.waitUntilConnected()
+        let dependencies = IngressDependencies(
+            pool: TestDatabase.pool(size: 2, name: "ingress-in-process"), broker: broker, registry: PrometheusCollectorRegistry(),
+            tripayPrivateKey: "in-process-fake-tripay-key", tokens: try await TokenVerifier.make(secret: secret, publicKeyPEM: nil),
+            depositPolicy: DepositPolicy())
+        let app = buildApplication(dependencies, port: 0, logger: logger)
+        do {
+            try await app.test(.router, test)
+        } catch {
+            await broker.close()
+            throw error
+        }
+        await broker.close()
+    }
+
+    static func token(_ customer: String, role: String = "customer", expiresIn: TimeInterval = 600) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return try await keys.sign(claims(customer, role: role, expiresIn: expiresIn))
+    }
+
+    static func headers(_ token: String?, key: String? = nil, json: Bool = true) -> HTTPFields {
+        var fields = HTTPFields()
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        if let key { fields[HTTPField.Name("Idempotency-Key")!] = key }
+        if json { fields[.contentType] = "application/json" }
+        return fields
+    }
+}
+
+/// The error body every failure answers with.
+struct ErrorBody: Decodable {
+    struct Detail: Decodable {
+        var code: String
+        var message: String
+        var field: String?
+    }
+    var error: Detail
+}
+
+func errorBody(_ response: TestResponse) throws -> ErrorBody.Detail {
+    try JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body)).error
+}
+
+@Suite("Ingress in process: validation, authentication and the error shape")
+struct IngressApplicationTests {
+    @Test("no token, a malformed one, an expired one: 401 with MISSING_TOKEN, INVALID_TOKEN, TOKEN_EXPIRED")
+    func authentication() async throws {
+        let expired = try await InProcessIngress.token("cust-auth", expiresIn: -60)
+        try await InProcessIngress.withApplication { client in
+            for (token, code) in [(nil, "MISSING_TOKEN"), ("not.a.jwt", "INVALID_TOKEN"), (expired, "TOKEN_EXPIRED")] as [(String?, String)]
+            {
+                try await client.execute(uri: "/api/v1/wallet", method: .get, headers: InProcessIngress.headers(token)) { response in
+                    #expect(response.status == .unauthorized)
+                    let error = try errorBody(response)
+                    #expect(error.code == code)
+                }
+            }
+        }
+    }
+
+    @Test("admin routes are 403 FORBIDDEN for a customer")
+    func adminForbidden() async throws {
+        let token = try await InProcessIngress.token("cust-admin-check")
+        try await InProcessIngress.withApplication { client in
+            try await client.execute(uri: "/api/v1/admin/promos", method: .get, headers: InProcessIngress.headers(token)) { response in
+                #expect(response.status == .forbidden)
+                let error = try errorBody(response)
+                #expect(error.code == "FORBIDDEN")
+            }
+        }
+    }
+
+    @Test("a deposit outside the limits, an unknown field, a bad JSON body: 4xx naming the code and the field")
+    func validation() async throws {
+        let token = try await InProcessIngress.token(TestEnvironment.unique("cust"))
+        try await InProcessIngress.withApplication { client in
+            let cases: [(body: String, status: HTTPResponse.Status, code: String, field: String?)] = [
+                (#"{"amount": 5000, "method": "BRIVA"}"#, .unprocessableContent, "VALUE_OUT_OF_RANGE", "amount"),
+                (#"{"amount": 50000, "method": "BRIVA", "color": "red"}"#, .unprocessableContent, "UNKNOWN_FIELD", "color"),
+                (#"{"amount": "lots", "method": "BRIVA"}"#, .unprocessableContent, "VALIDATION_FAILED", "amount"),
+                (#"{"amount": 50000}"#, .unprocessableContent, "VALIDATION_FAILED", "method"),
+                (#"{"amount": 50000, "method": "bri va"}"#, .unprocessableContent, "VALIDATION_FAILED", "method"),
+                ("{not json", .badRequest, "INVALID_JSON", nil),
+            ]
+            for item in cases {
+                try await client.execute(
+                    uri: "/api/v1/wallet/deposits", method: .post, headers: InProcessIngress.headers(token, key: UUID().uuidString),
+                    body: ByteBuffer(string: item.body)
+                ) { response in
+                    #expect(response.status == item.status, "\(item.body)")
+                    let error = try errorBody(response)
+                    #expect(error.code == item.code, "\(item.body)")
+                    #expect(error.field == item.field, "\(item.body)")
+                    #expect(!error.message.isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test("a command without an Idempotency-Key is 400; a body that is not JSON is 415")
+    func commandPreconditions() async throws {
+        let token = try await InProcessIngress.token(TestEnvironment.unique("cust"))
+        try await InProcessIngress.withApplication { client in
+            try await client.execute(
+                uri: "/api/v1/wallet/deposits", method: .post, headers: InProcessIngress.headers(token),
+                body: ByteBuffer(string: #"{"amount": 50000, "method": "BRIVA"}"#)
+            ) { response in
+                #expect(response.status == .badRequest)
+                let error = try errorBody(response)
+                #expect(error.code == "IDEMPOTENCY_KEY_REQUIRED")
+            }
+            try await client.execute(
+                uri: "/api/v1/wallet/deposits", method: .post, headers: InProcessIngress.headers(token, key: "k", json: false),
+                body: ByteBuffer(string: "amount=50000")
+            ) { response in
+                #expect(response.status == .unsupportedMediaType)
+                let error = try errorBody(response)
+                #expect(error.code == "UNSUPPORTED_MEDIA_TYPE")
+            }
+        }
+    }
+
+    @Test("unknown routes, wrong methods and another customer's deposit answer in the same JSON shape")
+    func notFoundShape() async throws {
+        let token = try await InProcessIngress.token(TestEnvironment.unique("cust"))
+        try await InProcessIngress.withApplication { client in
+            try await client.execute(uri: "/api/v1/nothing-here", method: .get, headers: InProcessIngress.headers(token)) { response in
+                #expect(response.status == .notFound)
+                let error = try errorBody(response)
+                #expect(error.code == "NOT_FOUND")
+            }
+            try await client.execute(
+                uri: "/api/v1/wallet/deposits/\(UUID().uuidString.lowercased())", method: .get, headers: InProcessIngress.headers(token)
+            ) { response in
+                #expect(response.status == .notFound)
+                let error = try errorBody(response)
+                #expect(error.code == "DEPOSIT_NOT_FOUND")
+            }
+            try await client.execute(uri: "/api/v1/wallet", method: .delete, headers: InProcessIngress.headers(token)) { response in
+                #expect(response.status == .methodNotAllowed || response.status == .notFound)
+                let error = try errorBody(response)
+                #expect(!error.code.isEmpty)
+            }
+        }
+    }
+
+    @Test("a new customer's wallet reads 0 IDR; a contact update is accepted with 202 and a command id")
+    func readsAndAccepts() async throws {
+        let customer = TestEnvironment.unique("cust")
+        let token = try await InProcessIngress.token(customer)
+        try await InProcessIngress.withApplication { client in
+            try await client.execute(uri: "/api/v1/wallet", method: .get, headers: InProcessIngress.headers(token)) { response in
+                #expect(response.status == .ok)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                #expect(body?["balance"] as? Int == 0)
+                #expect(body?["currency"] as? String == "IDR")
+            }
+            let key = UUID().uuidString
+            var first: String?
+            for _ in 0..<2 {
+                try await client.execute(
+                    uri: "/api/v1/me/contact", method: .put, headers: InProcessIngress.headers(token, key: key),
+                    body: ByteBuffer(string: #"{"email": "a@example.test", "locale": "en"}"#)
+                ) { response in
+                    #expect(response.status == .accepted)
+                    let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                    let id = body?["commandId"] as? String
+                    #expect(id != nil)
+                    if let first { #expect(id == first, "a retried request gets the same command id") }
+                    first = id
+                }
+            }
+        }
+    }
+}

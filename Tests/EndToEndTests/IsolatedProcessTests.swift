@@ -104,4 +104,14 @@ struct IsolatedProcessTests {
         #expect(status == 0, "\(worker.log)")
         #expect(worker.log.contains("stopped consuming"))
     }
+
+    @Test("a bad setting stops a process at start with exit status 2 and a message naming the variable")
+    func badSettingStopsAtStart() async throws {
+        for (name, value) in [("ARMADA_CONCURRENCY", "0"), ("ARMADA_METRICS_PORT", "91x"), ("ARMADA_RECONCILE_INTERVAL_SECONDS", "-5")] {
+            let (worker, _, _) = try launch("armada-payments", amqpURL: amqpURL, extra: [name: value])
+            let status = await worker.wait(timeout: .seconds(30))
+            #expect(status == 2, "\(name)=\(value): \(worker.log)")
+            #expect(worker.log.contains(name), "the message names \(name): \(worker.log)")
+        }
+    }
 }

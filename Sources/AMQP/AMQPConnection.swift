@@ -160,6 +160,14 @@ public final class AMQPConnection {
         return ok?.pointee.message_count ?? 0
     }
 
+    public func unbindQueue(_ queue: String, exchange: String, routingKey: String) throws {
+        let arena = CArena()
+        amqp_queue_unbind(
+            state, workChannel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
+            amqp_table_t(num_entries: 0, entries: nil))
+        try check(amqp_get_rpc_reply(state), "queue.unbind \(queue) \(exchange) \(routingKey)")
+    }
+
     public func deleteQueue(_ name: String) throws {
         let arena = CArena()
         amqp_queue_delete(state, workChannel, arena.bytes(name), 0, 0)

@@ -160,7 +160,12 @@ public enum Connections {
         configuration.connectionName = name
         guard let topology else { return BrokerClient(configuration: configuration, logger: logger) }
         return BrokerClient(configuration: configuration, logger: logger) { connection in
-            try topology.apply(on: connection)
+            let drifted = try topology.apply(on: connection)
+            if !drifted.isEmpty {
+                logger.error(
+                    "queues exist with other arguments than Queues/topology.json; they keep working as they are until `armadactl topology apply` migrates them",
+                    metadata: ["queues": "\(drifted)"])
+            }
         }
     }
 

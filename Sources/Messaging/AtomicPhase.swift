@@ -49,11 +49,14 @@ public enum AtomicPhase {
                 let outcome = try handler.run(body, preparation, &context)
                 switch outcome.kind {
                 case .done(let result):
+                    for write in context.keptOnRejection { try write(connection) }
                     if let commandId = header.commandId { try Commands.succeed(commandId, result: result, on: connection) }
                     return .applied(sent: context.sent)
                 case .rejected(let code, let message):
-                    // The refusal is the outcome: none of the handler's writes or sends stand.
+                    // The refusal is the outcome: none of the handler's writes or sends stand,
+                    // but for those it asked to keep.
                     try connection.execute("ROLLBACK TO SAVEPOINT handler")
+                    for write in context.keptOnRejection { try write(connection) }
                     try Inbox.recordRejection(consumer: consumer, messageId: header.id, code: code, message: message, on: connection)
                     if let commandId = header.commandId { try Commands.fail(commandId, code: code, message: message, on: connection) }
                     return .rejected(code, message: message)

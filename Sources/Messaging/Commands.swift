@@ -61,11 +61,13 @@ public enum Commands {
             """, id, result ?? "{}")
     }
 
+    /// Records a failure; a command that succeeded stays succeeded. A rejection after a replay
+    /// replaces the earlier PROCESSING_FAILED with the real code.
     static func fail(_ id: UUID, code: ErrorCode, message: String, on connection: PGConnection) throws {
         try connection.execute(
             """
             UPDATE commands SET status = 'failed', error_code = $2, error_message = $3, completed_at = now()
-            WHERE id = $1 AND status = 'pending'
+            WHERE id = $1 AND status <> 'succeeded'
             """, id, code.rawValue, String(message.prefix(2000)))
     }
 }

@@ -7,6 +7,15 @@ public struct UndecodableMessage: Error, Sendable, CustomStringConvertible {
     public var description: String { reason }
 }
 
+/// A failure a handler or a helper knows a later run can get past (a provider that is down, a
+/// cache that cannot be filled yet): the runtime retries it through the delay tiers.
+public struct RetryLater: Error, RetryClassifiable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var isRetriable: Bool { true }
+    public var description: String { reason }
+}
+
 /// How the runtime treats an error a handler threw (an outcome it returned is not an error).
 public enum FailureClass: Sendable, Equatable {
     /// Retry through the delay tiers; dead-letter once the attempts are used up.

@@ -61,6 +61,7 @@ public struct HandlerContext {
     public let attempt: Int
     public let correlationId: String?
     var sent = 0
+    var keptOnRejection: [(PGConnection) throws -> Void] = []
 
     public var now: Date { time.now }
 
@@ -70,6 +71,13 @@ public struct HandlerContext {
         self.time = time
         self.attempt = attempt
         self.correlationId = correlationId
+    }
+
+    /// A write that stands even when this run ends `.rejected` (which rolls back everything
+    /// else): a flag for an operator on a refused deposit, say. It runs after the rollback, in the
+    /// same transaction as the recorded refusal; on `.done` it runs too, at the end.
+    public mutating func keepEvenIfRejected(_ write: @escaping (PGConnection) throws -> Void) {
+        keptOnRejection.append(write)
     }
 
     /// Sends a follow-up message once this transaction commits (through the outbox). Its

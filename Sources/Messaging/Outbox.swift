@@ -54,15 +54,17 @@ public enum Outbox {
             "{" + ids.map(String.init).joined(separator: ",") + "}")
     }
 
-    /// A row the broker refused stays claimed for a backoff that grows with its attempts, so it
-    /// neither blocks the rows behind it nor is retried hot.
-    static func markFailed(_ id: Int64, error: String, on connection: PGConnection) throws {
+    /// A row the broker refused (`backOff`) stays claimed for a backoff that grows with its
+    /// attempts, so it neither blocks the rows behind it nor is retried hot; a row that failed for
+    /// want of a connection is free again for the next sweep.
+    static func markFailed(_ id: Int64, error: String, backOff: Bool, on connection: PGConnection) throws {
         try connection.execute(
             """
-            UPDATE outbox SET claimed_until = now() + make_interval(secs => least(300, power(2, least(attempts, 9)))::double precision),
-                last_error = $2
+            UPDATE outbox SET last_error = $2,
+                claimed_until = CASE WHEN $3 THEN now() + make_interval(secs => least(300, power(2, least(attempts, 9)))::double precision)
+                                     ELSE NULL END
             WHERE id = $1
-            """, id, String(error.prefix(500)))
+            """, id, String(error.prefix(500)), backOff)
     }
 
     public static func backlog(on connection: PGConnection) throws -> Int {

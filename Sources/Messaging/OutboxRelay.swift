@@ -98,7 +98,9 @@ public final class OutboxRelay: Service, Sendable {
             do {
                 try await pool.transaction { connection in
                     try Outbox.markPublished(sent, on: connection)
-                    for (id, error) in failed { try Outbox.markFailed(id, error: "\(error)", on: connection) }
+                    for (id, error) in failed {
+                        try Outbox.markFailed(id, error: "\(error)", backOff: error.isRefusal, on: connection)
+                    }
                 }
             } catch {
                 logger.warning("outbox mark failed; rows will be published again", metadata: ["error": "\(error)"])

@@ -66,7 +66,11 @@ public struct PeriodicService: Service {
         let now = Date()
         do {
             if job.exclusive {
-                let (name, holder, seconds) = (job.name, holder, Double(job.interval.milliseconds) / 1000)
+                // A little shorter than the shortest jittered wait, so the process that ran last
+                // time finds the lease free when it wakes next, and another one cannot run in
+                // between.
+                let seconds = Double(job.interval.milliseconds) / 1000 * (1 - job.jitter) * 0.95
+                let (name, holder) = (job.name, holder)
                 let leased = try await pool.withConnection {
                     try PeriodicRuns.lease(name, holder: holder, forSeconds: seconds, on: $0)
                 }

@@ -149,10 +149,17 @@ public final class QueueConsumer: Service, Sendable {
         _ delivery: Delivery, header: EnvelopeHeader, after: Duration, deadline: Date, reason: String, runAt: Date, logger: Logger
     ) async {
         let waits = Int(delivery.properties.headers[Self.againHeader]?.intValue ?? 0) + 1
-        guard runAt < deadline, let tier = configuration.policy.delayTier(forAtLeast: after) else {
+        guard runAt < deadline else {
             await deadLetter(
                 delivery, type: header.type, attempt: waits, errorClass: "deadline-passed",
                 reason: "still waiting at its deadline \(ISO8601DateFormatter().string(from: deadline)): \(reason)", logger: logger,
+                commandId: header.commandId)
+            return
+        }
+        guard let tier = configuration.policy.delayTier(forAtLeast: after) else {
+            await deadLetter(
+                delivery, type: header.type, attempt: waits, errorClass: "no-delay-tier",
+                reason: "asked to run again but \(configuration.policy.name) has no delay tier: \(reason)", logger: logger,
                 commandId: header.commandId)
             return
         }

@@ -94,34 +94,44 @@ public struct Topology: Codable, Sendable {
         }
     }
 
-    /// Every queue declaration, with its arguments, in the order they must be declared.
-    public func queueDeclarations() throws -> [(name: String, arguments: [String: HeaderValue])] {
-        try queues.flatMap { declaration -> [(name: String, arguments: [String: HeaderValue])] in
+    public struct QueueShape: Sendable {
+        public var name: String
+        public var arguments: [String: HeaderValue]
+        public var bindings: [Binding]
+    }
+
+    /// Every queue with its arguments and bindings. Per work queue: its dead-letter queue, its
+    /// delay tiers, then the work queue itself — the order a migration must take, so that no
+    /// queue is rebuilt while another still dead-letters into it at most once.
+    public func queueShapes() throws -> [QueueShape] {
+        try queues.flatMap { declaration -> [QueueShape] in
             let policy = try policy(for: declaration.name)
-            return [(policy.deadLetterQueue, policy.deadLetterQueueArguments), (policy.name, policy.workQueueArguments)]
-                + policy.delayTiersSeconds.map { (policy.delayQueue(seconds: $0), policy.delayQueueArguments(seconds: $0)) }
+            return [QueueShape(name: policy.deadLetterQueue, arguments: policy.deadLetterQueueArguments, bindings: [])]
+                + policy.delayTiersSeconds.map {
+                    QueueShape(name: policy.delayQueue(seconds: $0), arguments: policy.delayQueueArguments(seconds: $0), bindings: [])
+                }
+                + [QueueShape(name: policy.name, arguments: policy.workQueueArguments, bindings: declaration.bindings)]
         }
     }
 
-    /// Declares everything. Re-declaring with the same arguments is a no-op; with different
-    /// ones the broker refuses (406): `armadactl topology apply` migrates such a queue.
-    public func apply(on connection: AMQPConnection) throws {
+    /// Declares everything; returns the queues that exist with other arguments (the broker
+    /// refuses to re-declare them, 406), which keep working as they are until
+    /// `armadactl topology apply` migrates them. Re-declaring with the same arguments is a no-op.
+    @discardableResult
+    public func apply(on connection: AMQPConnection) throws -> [String] {
         for exchange in exchanges {
             try connection.declareExchange(exchange.name, type: exchange.type)
         }
-        for (name, arguments) in try queueDeclarations() {
-            do {
-                try connection.declareQueue(name, type: .quorum, arguments: arguments)
-            } catch let error as AMQPError where error.kind == .closedByBroker(code: 406) {
-                throw AMQPError(
-                    .configuration, "queue \(name) exists with other arguments than Queues/topology.json; run `armadactl topology apply`")
+        var drifted: [String] = []
+        for shape in try queueShapes() {
+            if !(try connection.declareQueueIfCompatible(shape.name, type: .quorum, arguments: shape.arguments)) {
+                drifted.append(shape.name)
+            }
+            for binding in shape.bindings {
+                try connection.bindQueue(shape.name, exchange: binding.exchange, routingKey: binding.routingKey)
             }
         }
-        for declaration in queues {
-            for binding in declaration.bindings {
-                try connection.bindQueue(declaration.name, exchange: binding.exchange, routingKey: binding.routingKey)
-            }
-        }
+        return drifted
     }
 }
 
@@ -186,12 +196,13 @@ public struct QueuePolicy: Sendable, Equatable {
         return .retry(delayQueue: delayQueue(seconds: tier), delaySeconds: tier)
     }
 
-    /// The tier a message that asked to run again after `delay` waits in: the longest tier not
-    /// longer than the delay (a handler asks again if it was early), or the shortest tier.
+    /// The tier a message that asked to run again after `delay` waits in: the shortest tier not
+    /// shorter than the delay (it never runs early: a rate limit would answer 429 again), or the
+    /// longest tier when none is that long.
     public func delayTier(forAtLeast delay: Duration) -> (queue: String, seconds: Int)? {
         let sorted = delayTiersSeconds.sorted()
-        guard let shortest = sorted.first else { return nil }
-        let seconds = sorted.last { Duration.seconds($0) <= delay } ?? shortest
+        guard let longest = sorted.last else { return nil }
+        let seconds = sorted.first { Duration.seconds($0) >= delay } ?? longest
         return (delayQueue(seconds: seconds), seconds)
     }
 

@@ -27,33 +27,95 @@ public struct TopologyMigration: Sendable {
         self.topology = topology
     }
 
-    /// `client` must not declare the topology on connect (the declare would fail on a drifted
-    /// queue before this runs).
+    /// `client` must not declare the topology on connect (a plain client).
     public func run(on client: BrokerClient, force: Bool) async throws -> Report {
         var report = Report()
         for exchange in topology.exchanges {
             try await client.perform { try $0.declareExchange(exchange.name, type: exchange.type) }
         }
-        for (name, arguments) in try topology.queueDeclarations() {
-            if try await client.perform({ try $0.declareQueueIfCompatible(name, type: .quorum, arguments: arguments) }) { continue }
-            let status = try await client.queueStatus(name)
-            guard force || (status.messages == 0 && status.consumers == 0) else {
-                report.refused.append((name, status.messages, status.consumers))
+        let shapes = try topology.queueShapes()
+        // An interrupted run may have left messages in a holding queue: they go home first.
+        for shape in shapes where try await Self.exists(Self.holding(shape.name), on: client) {
+            if try await client.perform({ try $0.declareQueueIfCompatible(shape.name, type: .quorum, arguments: shape.arguments) }) {
+                try await Self.unbind(Self.holding(shape.name), shape.bindings, on: client)
+                try await Self.drain(Self.holding(shape.name), into: shape.name, on: client)
+            }
+        }
+        for shape in shapes {
+            if try await client.perform({ try $0.declareQueueIfCompatible(shape.name, type: .quorum, arguments: shape.arguments) }) {
                 continue
             }
-            let holding = "\(name).migrating"
-            try await client.perform { try $0.declareQueue(holding, type: .quorum) }
-            let moved = try await Self.move(from: name, to: holding, on: client)
-            try await client.perform { try $0.deleteQueue(name) }
-            try await client.perform { try $0.declareQueue(name, type: .quorum, arguments: arguments) }
-            _ = try await Self.move(from: holding, to: name, on: client)
-            try await client.perform { try $0.deleteQueue(holding) }
-            report.recreated.append((name, moved))
+            let status = try await client.queueStatus(shape.name)
+            guard force || (status.messages == 0 && status.consumers == 0) else {
+                report.refused.append((shape.name, status.messages, status.consumers))
+                continue
+            }
+            report.recreated.append((shape.name, try await Self.rebuild(shape, on: client)))
         }
-        if report.refused.isEmpty {
-            try await client.perform { try topology.apply(on: $0) }
-        }
+        try await client.perform { try topology.apply(on: $0) }
         return report
+    }
+
+    /// Rebuilds one queue with its new arguments, its messages kept: while it is rebuilt, a
+    /// holding queue with the same bindings takes what is published, and takes its messages.
+    static func rebuild(_ shape: Topology.QueueShape, on client: BrokerClient) async throws -> Int {
+        let holding = holding(shape.name)
+        try await client.perform { connection in
+            try connection.declareQueue(holding, type: .quorum)
+            for binding in shape.bindings {
+                try connection.bindQueue(holding, exchange: binding.exchange, routingKey: binding.routingKey)
+                try connection.unbindQueue(shape.name, exchange: binding.exchange, routingKey: binding.routingKey)
+            }
+        }
+        // What arrives by name while it drains (a retry, a dead letter) is drained too.
+        let moved = try await moveUntilEmpty(from: shape.name, to: holding, on: client)
+        try await client.perform { try $0.deleteQueue(shape.name) }
+        try await client.perform { connection in
+            try connection.declareQueue(shape.name, type: .quorum, arguments: shape.arguments)
+            for binding in shape.bindings {
+                try connection.bindQueue(shape.name, exchange: binding.exchange, routingKey: binding.routingKey)
+            }
+        }
+        try await unbind(holding, shape.bindings, on: client)
+        try await drain(holding, into: shape.name, on: client)
+        return moved
+    }
+
+    static func holding(_ name: String) -> String { "\(name).migrating" }
+
+    static func exists(_ queue: String, on client: BrokerClient) async throws -> Bool {
+        do {
+            _ = try await client.queueStatus(queue)
+            return true
+        } catch let error as AMQPError where error.kind == .notFound {
+            return false
+        }
+    }
+
+    static func unbind(_ queue: String, _ bindings: [Topology.Binding], on client: BrokerClient) async throws {
+        try await client.perform { connection in
+            for binding in bindings {
+                try connection.unbindQueue(queue, exchange: binding.exchange, routingKey: binding.routingKey)
+            }
+        }
+    }
+
+    /// Moves everything from `holding` into `target`, then deletes `holding`.
+    static func drain(_ holding: String, into target: String, on client: BrokerClient) async throws {
+        _ = try await moveUntilEmpty(from: holding, to: target, on: client)
+        try await client.perform { try $0.deleteQueue(holding) }
+    }
+
+    /// Moves until the broker reports the source empty. Quorum queues cannot be deleted
+    /// "if empty"; with its bindings gone, only a message sent to the queue by name can arrive
+    /// between this check and the delete — which is why `--force` wants the queue's workers
+    /// stopped (runbook, Topology changes).
+    static func moveUntilEmpty(from source: String, to target: String, on client: BrokerClient) async throws -> Int {
+        var moved = 0
+        repeat {
+            moved += try await move(from: source, to: target, on: client)
+        } while try await client.queueStatus(source).messages > 0
+        return moved
     }
 
     /// Moves every message, one confirmed publish before each ack, so a crash duplicates at

@@ -89,6 +89,12 @@ public final class PGConnection {
         try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
         do {
             let value = try body(self)
+            // COMMIT of a transaction an earlier error aborted answers "ROLLBACK" as if all were
+            // well: a caller that caught that error must not believe its writes committed.
+            guard PQtransactionStatus(handle) != PQTRANS_INERROR else {
+                throw PostgresError(
+                    kind: .server, sqlState: "25P02", message: "the transaction was aborted by an earlier error and cannot commit")
+            }
             try execute("COMMIT")
             return value
         } catch {

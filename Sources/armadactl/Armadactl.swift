@@ -86,7 +86,7 @@ struct TopologyCommand: AsyncParsableCommand {
                 print("  stop its consumers and let it drain, or run again with --force (messages are kept)")
             }
             guard report.refused.isEmpty else { throw ExitCode(3) }
-            let queues = try topology.queueDeclarations().count
+            let queues = try topology.queueShapes().count
             print("topology applied: \(topology.exchanges.count) exchanges, \(queues) queues")
         }
     }

@@ -101,10 +101,15 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
-    @Test("a rejection rolls the handler's writes back, is recorded with the inbox row, and is never retried")
+    @Test("a rejection rolls the handler's writes back but for those it kept, is recorded with the inbox row, and is never retried")
     func rejectionRecorded() async throws {
         let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1) { message, context, _ in
             try recordEffect(message, context)
+            let kept = message.data.key + "-kept"
+            let id = message.id
+            context.keepEvenIfRejected { connection in
+                try connection.execute("INSERT INTO runtime_effects (message_id, key) VALUES ($1, $2)", id, kept)
+            }
             return .rejected(ErrorCode("RULE_BROKEN"), "the order is not in a state that allows this")
         }
         let key = TestEnvironment.unique("rejected")
@@ -121,6 +126,7 @@ struct ConsumerRuntimeTests {
         for tier in fixture.policy.delayTiersSeconds { #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: tier)) == 0) }
         #expect(try await fixture.drainDeadLetters().isEmpty)
         #expect(try await fixture.effects(key) == 0, "the rejected run's writes were rolled back")
+        #expect(try await fixture.effects(key + "-kept") == 1, "the write it asked to keep stands")
         let consumer = fixture.consumerName
         let recorded = try await fixture.pool.withConnection { try Inbox.outcome(consumer: consumer, messageId: sent.id, on: $0) }
         #expect(recorded?.outcome == "failed")

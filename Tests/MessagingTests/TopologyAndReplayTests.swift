@@ -19,17 +19,25 @@ func plainClient(_ name: String) async throws -> BrokerClient {
 
 @Suite("Topology migration and dead-letter replay against a real RabbitMQ", .timeLimit(.minutes(2)))
 struct TopologyAndReplayTests {
-    @Test("a queue whose arguments changed is refused while it holds messages, recreated with --force, and keeps them")
+    @Test("a queue whose arguments changed is refused while it holds messages, recreated with --force, keeps them and its bindings")
     func migrationKeepsMessages() async throws {
         let name = TestEnvironment.unique("test.migrate")
-        let topology = try Topology.bundled().with(queues: [.init(name: name, bindings: [])])
+        let routingKey = "test.migrate.\(name)"
+        let topology = try Topology.bundled().with(queues: [
+            .init(name: name, bindings: [.init(exchange: Exchange.commands, routingKey: routingKey)])
+        ])
         let client = try await plainClient("migrate")
         // The shape an older Armada declared: a quorum work queue without the at-least-once
         // dead-letter strategy, holding two messages.
-        try await client.perform { try $0.declareQueue(name, type: .quorum, arguments: ["x-delivery-limit": .int(20)]) }
+        try await client.perform { connection in
+            try connection.declareQueue(name, type: .quorum, arguments: ["x-delivery-limit": .int(20)])
+            try connection.bindQueue(name, exchange: Exchange.commands, routingKey: routingKey)
+        }
         for id in ["m1", "m2"] {
             try await client.publish(exchange: "", routingKey: name, properties: MessageProperties(messageId: id), body: Array(id.utf8))
         }
+        // A process declaring the topology meanwhile keeps working with the old queue.
+        #expect(try await client.perform { try topology.apply(on: $0) } == [name])
 
         let refused = try await TopologyMigration(topology: topology).run(on: client, force: false)
         #expect(refused.refused.map(\.queue) == [name])
@@ -41,12 +49,33 @@ struct TopologyAndReplayTests {
         #expect(forced.recreated.first?.movedMessages == 2)
         #expect(try await client.queueStatus(name).messages == 2, "the messages came back")
         let policy = try topology.policy(for: name)
-        let arguments = try #require(try topology.queueDeclarations().first { $0.name == name }?.arguments)
+        let arguments = try #require(try topology.queueShapes().first { $0.name == name }?.arguments)
         #expect(try await client.perform { try $0.declareQueueIfCompatible(name, type: .quorum, arguments: arguments) })
 
         let again = try await TopologyMigration(topology: topology).run(on: client, force: false)
         #expect(again.recreated.isEmpty && again.refused.isEmpty, "a second run finds nothing to do")
+        try await client.publish(
+            exchange: Exchange.commands, routingKey: routingKey, properties: MessageProperties(messageId: "m3"), body: Array("m3".utf8))
+        #expect(try await client.queueStatus(name).messages == 3, "the exchange routes to the rebuilt queue again")
+        #expect(try await client.perform { try topology.apply(on: $0) }.isEmpty)
         for queue in policy.allQueues + ["\(name).migrating"] { _ = try? await client.perform { try $0.deleteQueue(queue) } }
+        await client.close()
+    }
+
+    @Test("messages an interrupted migration left in a holding queue are moved back by the next run")
+    func leftoverHoldingQueueDrained() async throws {
+        let name = TestEnvironment.unique("test.migrate-leftover")
+        let topology = try Topology.bundled().with(queues: [.init(name: name, bindings: [])])
+        let client = try await plainClient("migrate-leftover")
+        try await client.perform { try topology.apply(on: $0) }
+        try await client.perform { try $0.declareQueue("\(name).migrating", type: .quorum) }
+        try await client.publish(
+            exchange: "", routingKey: "\(name).migrating", properties: MessageProperties(messageId: "stranded"), body: [1])
+        let report = try await TopologyMigration(topology: topology).run(on: client, force: false)
+        #expect(report.recreated.isEmpty && report.refused.isEmpty)
+        #expect(try await client.queueStatus(name).messages == 1)
+        await #expect(throws: AMQPError.self) { try await client.queueStatus("\(name).migrating") }
+        for queue in try topology.policy(for: name).allQueues { _ = try? await client.perform { try $0.deleteQueue(queue) } }
         await client.close()
     }
 

@@ -11,7 +11,13 @@ extension PaymentChannels {
     static func channel(_ code: String, pool: PostgresPool, tripay: TripayClient) async throws -> PaymentChannel? {
         let cached = try await pool.withConnection { try all(on: $0) }
         if !cached.isEmpty { return cached.first { $0.code == code } }
-        try await refresh(pool: pool, tripay: tripay)
+        do {
+            try await refresh(pool: pool, tripay: tripay)
+        } catch let error as TripayError {
+            // Without the list nothing can be decided; whatever Tripay said, try again later
+            // (a wrong API key is an operator's fix, which the retries give time for).
+            throw RetryLater("the payment channel list could not be fetched: \(error)")
+        }
         return try await pool.withConnection { try all(on: $0) }.first { $0.code == code }
     }
 

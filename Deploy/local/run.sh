@@ -63,8 +63,11 @@ export TRIPAY_API_URL="${TRIPAY_API_URL:-http://127.0.0.1:$SIM_TRIPAY_PORT}"
 export SIM_TRIPAY_CALLBACK_URL="http://127.0.0.1:$ARMADA_HTTP_PORT/api/v1/webhooks/tripay"
 
 log "building (first build takes a few minutes)"
-swift build 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]|unhandled; explicitly declare' || true
-test -x .build/debug/armadactl || { swift build; exit 1; }
+set +e
+swift build 2>&1 | grep -vE "^\[[0-9]+/[0-9]+\]|^warning: 'swift-distributed-tracing': found 1 file|CMakeLists.txt$"
+build_status=${PIPESTATUS[0]}
+set -e
+[ "$build_status" -eq 0 ] || { log "build failed"; exit "$build_status"; }
 
 .build/debug/armadactl migrate
 .build/debug/armadactl topology apply

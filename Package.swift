@@ -62,6 +62,7 @@ let package = Package(
                 .embedInCode("SQL/0001_messaging.sql"), .embedInCode("SQL/0002_wallet.sql"),
                 .embedInCode("SQL/0003_commands_and_deposits.sql"), .embedInCode("SQL/0004_deposit_reconciliation.sql"),
                 .embedInCode("SQL/0005_promos.sql"), .embedInCode("SQL/0006_periodic_runs.sql"),
+                .embedInCode("SQL/0007_payments_hardening.sql"),
             ],
             swiftSettings: strict),
 
@@ -90,7 +91,8 @@ let package = Package(
         .target(
             name: "Wallet",
             dependencies: [
-                "WalletContracts", "Messaging", "AMQP", "Postgres", "Tripay", .product(name: "Logging", package: "swift-log"),
+                "WalletContracts", "Messaging", "AMQP", "Postgres", "Retriability", "Tripay",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
 
@@ -156,7 +158,7 @@ let package = Package(
         .testTarget(
             name: "WalletTests",
             dependencies: [
-                "Wallet", "WalletContracts", "Messaging", "AMQP", "Postgres", "Tripay", "ArmadaTestSupport",
+                "Wallet", "WalletContracts", "Messaging", "AMQP", "Curl", "Postgres", "Tripay", "ArmadaTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

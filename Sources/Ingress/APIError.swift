@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Messaging
+import Postgres
 
 /// Every error the ingress answers with: `{"error": {"code": "...", "message": "..."}}`.
 public struct APIError: Error, Sendable {
@@ -43,6 +44,14 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response
+        } catch let error as PostgresError where error.isRetriable {
+            // The database is down or failing over: the client may retry; never a bare 500.
+            return APIError(
+                .serviceUnavailable, .serviceUnavailable, "the service is temporarily unavailable; retry shortly",
+                headers: [.retryAfter: "5"]
+            ).response
+        } catch is PostgresError {
+            return APIError(.internalServerError, .internalError, "the request could not be completed").response
         } catch let error as any HTTPResponseError {
             // Hummingbird's own errors (unknown route, wrong method, body over the limit) in our shape.
             switch error.status {

@@ -71,7 +71,7 @@ struct CustomerAPI: Sendable {
     func channels() async throws -> Response {
         let channels = try await pool.withConnection { try PaymentChannels.all(on: $0) }.filter(\.active).map {
             ChannelView(
-                code: $0.code, name: $0.name, group: $0.group, feeFlat: $0.totalFee.flat, feePercent: $0.totalFee.percent,
+                code: $0.code, name: $0.name, group: $0.group, feeFlat: $0.feeCustomer.flat, feePercent: $0.feeCustomer.percent,
                 minimumFee: $0.minimumFee, maximumFee: $0.maximumFee, minimumAmount: $0.minimumAmount, maximumAmount: $0.maximumAmount,
                 iconUrl: $0.iconURL)
         }

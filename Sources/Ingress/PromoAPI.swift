@@ -96,6 +96,9 @@ struct PromoAPI: Sendable {
         if fields.bonusType == .percentage, let value = fields.bonusValue, value > 100 {
             throw APIError(.unprocessableContent, .valueOutOfRange, "a percentage bonus is at most 100", field: "bonusValue")
         }
+        if fields.type == .welcomeBonus, fields.bonusType != .fixedAmount {
+            throw APIError(.unprocessableContent, .validationFailed, "a welcome bonus is a fixed amount", field: "bonusType")
+        }
         let commandId = try await gateway.submit(
             { ManagePromo(action: .create, promoId: ManagePromo.promoId(for: $0), fields: fields) }, customerId: admin,
             idempotencyKey: key, requestFingerprint: Array("POST /admin/promos\n".utf8) + body.raw)
@@ -121,8 +124,14 @@ struct PromoAPI: Sendable {
             throw APIError(.unprocessableContent, .promoFieldImmutable, "'\(immutable)' cannot be changed", field: immutable)
         }
         let fields = try fields(body, creating: false)
+        // An explicit null sets a nullable field back to none; absent leaves it as it is.
+        let cleared = ManagePromo.ClearableField.allCases.filter { field in
+            if case .null = body.object[field.rawValue] { return true }
+            return false
+        }
         let commandId = try await gateway.submit(
-            { _ in ManagePromo(action: .update, promoId: id, fields: fields) }, customerId: admin, idempotencyKey: key,
+            { _ in ManagePromo(action: .update, promoId: id, fields: fields, cleared: cleared.isEmpty ? nil : cleared) },
+            customerId: admin, idempotencyKey: key,
             requestFingerprint: Array("PATCH /admin/promos/\(id)\n".utf8) + body.raw)
         return try encodedResponse(["commandId": commandId.uuidString.lowercased(), "status": "pending"], status: .accepted)
     }

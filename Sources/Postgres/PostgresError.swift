@@ -38,11 +38,13 @@ public struct PostgresError: Error, Sendable, RetryClassifiable, CustomStringCon
     }
 
     /// Trying again later can help: a conflict, a lost connection, a server shutting down or
-    /// short of resources (classes 08, 53, 57P0x).
+    /// short of resources (classes 08, 53, 57P0x), a lock timeout (55P03), a standby that is
+    /// read-only after a failover (25006), a cancelled statement (57014).
     public var isRetriable: Bool {
         if kind == .connection || isSerializationConflict { return true }
         guard let sqlState else { return false }
         return sqlState.hasPrefix("08") || sqlState.hasPrefix("53") || sqlState.hasPrefix("57P")
+            || ["55P03", "25006", "57014"].contains(sqlState)
     }
 
     public var description: String {

@@ -78,11 +78,42 @@ public struct TripayClient: Sendable {
         return try await call(HTTPRequest(url: components.string!, headers: authorization), as: TripayTransaction.self)
     }
 
+    /// Every transaction Tripay holds for `merchantRef` (`GET /merchant/transactions`, all pages,
+    /// oldest first): how a caller finds out whether a create already reached Tripay.
+    public func transactions(merchantRef: String, perPage: Int = 50, maxPages: Int = 20) async throws -> [TripayTransaction] {
+        var found: [TripayTransaction] = []
+        var page = 1
+        while page <= maxPages {
+            var components = URLComponents(string: configuration.baseURL + "/merchant/transactions")!
+            components.queryItems = [
+                URLQueryItem(name: "merchant_ref", value: merchantRef), URLQueryItem(name: "page", value: "\(page)"),
+                URLQueryItem(name: "per_page", value: "\(perPage)"), URLQueryItem(name: "sort", value: "asc"),
+            ]
+            let (items, pagination) = try await callPage(HTTPRequest(url: components.string!, headers: authorization))
+            // Tripay filters by merchant_ref; a list that does not is not trusted blindly.
+            found += items.filter { $0.merchantRef == merchantRef }
+            guard let pagination, pagination.currentPage < pagination.lastPage else { break }
+            page += 1
+        }
+        return found
+    }
+
     private var authorization: [(name: String, value: String)] {
         [("Authorization", "Bearer \(configuration.apiKey)"), ("Accept", "application/json")]
     }
 
     private func call<T: Codable & Sendable>(_ request: HTTPRequest, as type: T.Type) async throws -> T {
+        try await envelope(request, as: type).data
+    }
+
+    private func callPage(_ request: HTTPRequest) async throws -> ([TripayTransaction], TripayPagination?) {
+        let (data, pagination) = try await envelope(request, as: [TripayTransaction].self)
+        return (data, pagination)
+    }
+
+    private func envelope<T: Codable & Sendable>(_ request: HTTPRequest, as type: T.Type) async throws -> (
+        data: T, pagination: TripayPagination?
+    ) {
         let response: HTTPResponse
         do {
             response = try await http.send(request)
@@ -101,6 +132,6 @@ public struct TripayClient: Sendable {
         guard response.status < 400, envelope.success, let data = envelope.data else {
             throw TripayError.rejected(status: response.status, message: envelope.message ?? "no message")
         }
-        return data
+        return (data, envelope.pagination)
     }
 }

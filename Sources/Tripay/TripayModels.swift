@@ -86,8 +86,18 @@ public struct PaymentChannel: Codable, Sendable, Equatable {
     /// clamped to the channel's minimum and maximum fee. Computed in integers: the percentage is
     /// taken to hundredths of a percent, rounding half up.
     public func fee(for amount: Int64) -> Int64 {
-        let hundredths = Int64((totalFee.percent * 100).rounded())
-        var fee = totalFee.flat + (amount * hundredths + 5_000) / 10_000
+        Self.fee(totalFee, amount: amount, minimumFee: minimumFee, maximumFee: maximumFee)
+    }
+
+    /// What the customer pays on top of `amount` (DOMAIN.md): `fee_customer`'s flat +
+    /// round(amount × percent / 100), clamped to the channel's minimum and maximum fee.
+    public func customerFee(for amount: Int64) -> Int64 {
+        Self.fee(feeCustomer, amount: amount, minimumFee: minimumFee, maximumFee: maximumFee)
+    }
+
+    static func fee(_ rule: TripayFee, amount: Int64, minimumFee: Int64?, maximumFee: Int64?) -> Int64 {
+        let hundredths = Int64((rule.percent * 100).rounded())
+        var fee = rule.flat + (amount * hundredths + 5_000) / 10_000
         if let minimumFee, minimumFee > 0 { fee = max(fee, minimumFee) }
         if let maximumFee, maximumFee > 0 { fee = min(fee, maximumFee) }
         return fee
@@ -193,6 +203,10 @@ public struct TripayTransaction: Codable, Sendable, Equatable {
         case paidAt = "paid_at"
     }
 
+    enum ListKeys: String, CodingKey {
+        case expiredAt = "expired_at"
+    }
+
     public init(
         reference: String, merchantRef: String, paymentMethod: String, paymentName: String?, amount: Int64, feeMerchant: Int64,
         feeCustomer: Int64, totalFee: Int64, amountReceived: Int64, payCode: String?, payURL: String?, checkoutURL: String?,
@@ -232,11 +246,34 @@ public struct TripayTransaction: Codable, Sendable, Equatable {
         payURL = try c.decodeIfPresent(String.self, forKey: .payURL)
         checkoutURL = try c.decodeIfPresent(String.self, forKey: .checkoutURL)
         status = try c.decode(String.self, forKey: .status)
-        expiredTime = try c.decode(LenientInt.self, forKey: .expiredTime).value
+        // transaction/create and detail say expired_time; the merchant's transaction list says expired_at.
+        guard
+            let expiry = try c.decodeIfPresent(LenientInt.self, forKey: .expiredTime)
+                ?? decoder.container(keyedBy: ListKeys.self).decodeIfPresent(LenientInt.self, forKey: .expiredAt)
+        else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.expiredTime, .init(codingPath: c.codingPath, debugDescription: "neither expired_time nor expired_at"))
+        }
+        expiredTime = expiry.value
         qrString = try c.decodeIfPresent(String.self, forKey: .qrString)
         qrURL = try c.decodeIfPresent(String.self, forKey: .qrURL)
         // paid_at is a number, a numeric string, or null.
         paidAt = try c.decodeIfPresent(LenientInt.self, forKey: .paidAt)?.value
+    }
+}
+
+/// `GET /merchant/transactions`' paging block.
+public struct TripayPagination: Codable, Sendable, Equatable {
+    public var currentPage: Int
+    public var lastPage: Int
+    public var perPage: Int
+    public var totalRecords: Int
+
+    enum CodingKeys: String, CodingKey {
+        case currentPage = "current_page"
+        case lastPage = "last_page"
+        case perPage = "per_page"
+        case totalRecords = "total_records"
     }
 }
 
@@ -245,11 +282,14 @@ public struct TripayEnvelope<Payload: Codable & Sendable>: Codable, Sendable {
     public var success: Bool
     public var message: String?
     public var data: Payload?
+    /// Only on list endpoints.
+    public var pagination: TripayPagination?
 
-    public init(success: Bool, message: String?, data: Payload?) {
+    public init(success: Bool, message: String?, data: Payload?, pagination: TripayPagination? = nil) {
         self.success = success
         self.message = message
         self.data = data
+        self.pagination = pagination
     }
 }
 

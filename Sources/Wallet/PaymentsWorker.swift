@@ -12,12 +12,11 @@ public enum PaymentsWorker {
     public static func definition(_ settings: PaymentsSettings, _ resources: WorkerResources) -> WorkerDefinition {
         let tripay = TripayClient(configuration: settings.tripay)
         let reconciler = DepositReconciler(
-            pool: resources.pool, tripay: tripay, broker: resources.publisher, after: settings.reconcileAfter,
-            interval: settings.reconcileInterval, logger: resources.logger)
+            pool: resources.pool, tripay: tripay, broker: resources.publisher, settings: settings.reconciliation, logger: resources.logger)
         return WorkerDefinition(
             name: name, queue: queue,
             handlers: [
-                AnyMessageHandler(TripayCallbackHandler()),
+                AnyMessageHandler(TripayCallbackHandler(unknownReferenceWindow: settings.unknownReferenceWindow)),
                 AnyMessageHandler(CreateDepositHandler(tripay: tripay, policy: settings.deposits)),
                 AnyMessageHandler(CancelDepositHandler()),
                 AnyMessageHandler(UpdateContactHandler()),
@@ -25,7 +24,7 @@ public enum PaymentsWorker {
                 AnyMessageHandler(ManagePromoHandler()),
                 AnyMessageHandler(AdjustWalletHandler()),
             ],
-            publishes: [DepositPaid.self, DepositExpired.self, WelcomeBonusCredited.self],
+            publishes: [DepositPaid.self, DepositExpired.self, DepositPaidLate.self, WelcomeBonusCredited.self],
             periodic: [
                 reconciler.job,
                 PaymentChannels.refreshJob(pool: resources.pool, tripay: tripay, every: settings.channelRefreshInterval),
@@ -37,8 +36,8 @@ public enum PaymentsWorker {
 public struct PaymentsSettings: Sendable {
     public var tripay: TripayConfiguration
     public var deposits: DepositPolicy
-    public var reconcileAfter: Duration
-    public var reconcileInterval: Duration
+    public var reconciliation: DepositReconciler.Settings
+    public var unknownReferenceWindow: Duration
     public var channelRefreshInterval: Duration
 
     public init(_ environment: EnvironmentReader) throws {
@@ -47,8 +46,13 @@ public struct PaymentsSettings: Sendable {
             apiKey: try environment.required("TRIPAY_API_KEY"), privateKey: try environment.required("TRIPAY_PRIVATE_KEY"),
             merchantCode: try environment.required("TRIPAY_MERCHANT_CODE"))
         deposits = try DepositPolicy(environment)
-        reconcileAfter = try environment.seconds("ARMADA_RECONCILE_AFTER_SECONDS", default: 300, in: 0...86_400)
-        reconcileInterval = try environment.seconds("ARMADA_RECONCILE_INTERVAL_SECONDS", default: 60, in: 1...86_400)
+        reconciliation = DepositReconciler.Settings(
+            after: try environment.seconds("ARMADA_RECONCILE_AFTER_SECONDS", default: 300, in: 0...86_400),
+            interval: try environment.seconds("ARMADA_RECONCILE_INTERVAL_SECONDS", default: 60, in: 1...86_400),
+            expiryGrace: try environment.seconds("ARMADA_DEPOSIT_EXPIRY_GRACE_SECONDS", default: 1800, in: 0...604_800),
+            batch: try environment.int("ARMADA_RECONCILE_BATCH", default: 100, in: 1...10_000),
+            maxBackoff: try environment.seconds("ARMADA_RECONCILE_MAX_BACKOFF_SECONDS", default: 3600, in: 1...604_800))
+        unknownReferenceWindow = try environment.seconds("ARMADA_UNKNOWN_CALLBACK_WINDOW_SECONDS", default: 3600, in: 0...604_800)
         channelRefreshInterval = try environment.seconds("TRIPAY_CHANNELS_REFRESH_SECONDS", default: 600, in: 1...86_400)
     }
 }

@@ -112,11 +112,15 @@ public enum PromoRules {
     /// deposit), or the first rule it breaks, checked in DOMAIN.md's order.
     public static func evaluate(_ promo: Promo?, customerUses: Int, amount: Int64?, now: Date) -> Result<Int64, PromoRejection> {
         guard let promo else { return .failure(.notFound) }
+        // Only deposit promos apply to a deposit; the welcome bonus is claimed on its own.
+        if amount != nil && promo.type == .welcomeBonus { return .failure(.notFound) }
         guard promo.active else { return .failure(.inactive) }
         if let start = promo.startsAt, now < start { return .failure(.expired) }
         if let end = promo.endsAt, now >= end { return .failure(.expired) }
         if let limit = promo.maxTotalUses, promo.uses >= limit { return .failure(.exhausted) }
-        guard customerUses < promo.maxUsesPerCustomer else { return .failure(.alreadyUsed) }
+        // A welcome bonus is once per customer, whatever max uses per customer says.
+        let perCustomer = promo.type == .welcomeBonus ? 1 : promo.maxUsesPerCustomer
+        guard customerUses < perCustomer else { return .failure(.alreadyUsed) }
         if let amount {
             guard amount >= promo.minDeposit else { return .failure(.minimumDepositNotMet) }
             return .success(promo.bonus(for: amount))

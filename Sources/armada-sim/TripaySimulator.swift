@@ -20,6 +20,142 @@ struct SimulatorSettings: Sendable {
     var callbackURL: String
     var callbackRetries: Int
     var callbackInterval: Duration
+    /// Off by default, as Tripay promises no deduplication: a repeated `merchant_ref` creates a
+    /// second payable transaction. On, a repeat with the same method and amount returns the first.
+    var dedupeMerchantRef = false
+}
+
+/// `POST /transaction/create`'s body as Tripay reads it: the simulator's own wire type, so a
+/// key the client spells wrong fails here as it would at Tripay.
+struct SimCreateRequest: Decodable, Sendable {
+    struct Item: Decodable, Sendable {
+        var sku: String?
+        var name: String
+        var price: Int64
+        var quantity: Int
+    }
+    var method: String
+    var merchantRef: String
+    var amount: Int64
+    var customerName: String
+    var customerEmail: String
+    var customerPhone: String?
+    var orderItems: [Item]
+    var callbackURL: String?
+    var returnURL: String?
+    var expiredTime: Int64
+    var signature: String
+
+    enum CodingKeys: String, CodingKey {
+        case method, amount, signature
+        case merchantRef = "merchant_ref"
+        case customerName = "customer_name"
+        case customerEmail = "customer_email"
+        case customerPhone = "customer_phone"
+        case orderItems = "order_items"
+        case callbackURL = "callback_url"
+        case returnURL = "return_url"
+        case expiredTime = "expired_time"
+    }
+}
+
+/// A transaction as Tripay answers it (create, detail, the merchant's list).
+struct SimTransaction: Encodable, Sendable {
+    var reference: String
+    var merchantRef: String
+    var paymentMethod: String
+    var paymentName: String
+    var customerName: String
+    var customerEmail: String
+    var amount: Int64
+    var feeMerchant: Int64
+    var feeCustomer: Int64
+    var totalFee: Int64
+    var amountReceived: Int64
+    var payCode: String?
+    var payURL: String?
+    var checkoutURL: String
+    var status: String
+    var createdAt: Int64
+    var expiredTime: Int64
+    var paidAt: Int64?
+    var qrString: String?
+    var qrURL: String?
+
+    enum CodingKeys: String, CodingKey {
+        case reference, amount, status
+        case merchantRef = "merchant_ref"
+        case paymentMethod = "payment_method"
+        case paymentName = "payment_name"
+        case customerName = "customer_name"
+        case customerEmail = "customer_email"
+        case feeMerchant = "fee_merchant"
+        case feeCustomer = "fee_customer"
+        case totalFee = "total_fee"
+        case amountReceived = "amount_received"
+        case payCode = "pay_code"
+        case payURL = "pay_url"
+        case checkoutURL = "checkout_url"
+        case createdAt = "created_at"
+        case expiredTime = "expired_time"
+        case expiredAt = "expired_at"
+        case paidAt = "paid_at"
+        case qrString = "qr_string"
+        case qrURL = "qr_url"
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(reference, forKey: .reference)
+        try c.encode(merchantRef, forKey: .merchantRef)
+        try c.encode(paymentMethod, forKey: .paymentMethod)
+        try c.encode(paymentName, forKey: .paymentName)
+        try c.encode(customerName, forKey: .customerName)
+        try c.encode(customerEmail, forKey: .customerEmail)
+        try c.encode(amount, forKey: .amount)
+        try c.encode(feeMerchant, forKey: .feeMerchant)
+        try c.encode(feeCustomer, forKey: .feeCustomer)
+        try c.encode(totalFee, forKey: .totalFee)
+        try c.encode(amountReceived, forKey: .amountReceived)
+        try c.encode(payCode, forKey: .payCode)
+        try c.encode(payURL, forKey: .payURL)
+        try c.encode(checkoutURL, forKey: .checkoutURL)
+        try c.encode(status, forKey: .status)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(expiredTime, forKey: .expiredTime)
+        try c.encode(expiredTime, forKey: .expiredAt)
+        try c.encode(paidAt, forKey: .paidAt)
+        try c.encode(qrString, forKey: .qrString)
+        try c.encode(qrURL, forKey: .qrURL)
+    }
+
+    /// UNPAID past its expiry is EXPIRED, as at Tripay.
+    func current(at now: Int64) -> SimTransaction {
+        var copy = self
+        if copy.status == "UNPAID" && now >= expiredTime { copy.status = "EXPIRED" }
+        return copy
+    }
+}
+
+struct SimPagination: Encodable, Sendable {
+    var currentPage: Int
+    var lastPage: Int
+    var perPage: Int
+    var totalRecords: Int
+
+    enum CodingKeys: String, CodingKey {
+        case currentPage = "current_page"
+        case lastPage = "last_page"
+        case perPage = "per_page"
+        case totalRecords = "total_records"
+    }
+}
+
+struct SimList: Encodable, Sendable {
+    var success = true
+    var message = "Success"
+    var data: [SimTransaction]
+    var pagination: SimPagination
 }
 
 struct CallbackAttempt: Codable, Sendable {
@@ -32,26 +168,32 @@ struct CallbackAttempt: Codable, Sendable {
 
 actor TripayLedger {
     struct Stored: Sendable {
-        var transaction: TripayTransaction
+        var transaction: SimTransaction
         var callbackURL: String?
         var method: String
         var requestAmount: Int64
     }
 
     private var transactions: [String: Stored] = [:]
-    private var referencesByMerchantRef: [String: String] = [:]
+    /// In creation order, as the merchant list pages them.
+    private var order: [String] = []
     private(set) var attempts: [CallbackAttempt] = []
+    /// Extra fee the simulator adds for a channel (`/_sim/settings`): a merchant-side fee
+    /// configuration change the caller must notice.
+    private(set) var feeSurcharges: [String: Int64] = [:]
 
-    func existing(merchantRef: String) -> Stored? {
-        referencesByMerchantRef[merchantRef].flatMap { transactions[$0] }
+    func first(merchantRef: String) -> Stored? {
+        order.lazy.compactMap { self.transactions[$0] }.first { $0.transaction.merchantRef == merchantRef }
     }
 
     func store(_ stored: Stored) {
         transactions[stored.transaction.reference] = stored
-        referencesByMerchantRef[stored.transaction.merchantRef] = stored.transaction.reference
+        order.append(stored.transaction.reference)
     }
 
     func find(_ reference: String) -> Stored? { transactions[reference] }
+
+    func all() -> [Stored] { order.compactMap { transactions[$0] } }
 
     func setStatus(_ reference: String, _ status: String, paidAt: Int64?) -> Stored? {
         guard var stored = transactions[reference] else { return nil }
@@ -60,6 +202,8 @@ actor TripayLedger {
         transactions[reference] = stored
         return stored
     }
+
+    func setSurcharge(_ amount: Int64, channel: String) { feeSurcharges[channel] = amount }
 
     func record(_ attempt: CallbackAttempt) { attempts.append(attempt) }
 }
@@ -90,13 +234,16 @@ struct TripaySimulator: Sendable {
         let router = Router()
         router.get("/merchant/payment-channel") { request, _ in
             guard authorized(request) else { return failure(.unauthorized, "Invalid API Key") }
-            return respond(.ok, TripayEnvelope(success: true, message: "Success", data: Self.channels))
+            return respond(.ok, SimEnvelope(success: true, message: "Success", data: Self.channels))
         }
         router.post("/transaction/create") { request, _ in
             guard authorized(request) else { return failure(.unauthorized, "Invalid API Key") }
             let body = try await request.body.collect(upTo: 1 << 20)
-            guard let create = try? JSONDecoder().decode(CreateTransactionRequest.self, from: Data(buffer: body)) else {
-                return failure(.badRequest, "Invalid request body")
+            let create: SimCreateRequest
+            do {
+                create = try JSONDecoder().decode(SimCreateRequest.self, from: Data(buffer: body))
+            } catch {
+                return failure(.badRequest, "Invalid request body: \(error)")
             }
             return await createTransaction(create)
         }
@@ -105,7 +252,19 @@ struct TripaySimulator: Sendable {
             guard let reference = request.uri.queryParameters.get("reference"), let stored = await ledger.find(reference) else {
                 return failure(.badRequest, "Transaction not found")
             }
-            return respond(.ok, TripayEnvelope(success: true, message: "Transaction found", data: stored.transaction))
+            return respond(.ok, SimEnvelope(success: true, message: "Transaction found", data: stored.transaction.current(at: now())))
+        }
+        router.get("/merchant/transactions") { request, _ in
+            guard authorized(request) else { return failure(.unauthorized, "Invalid API Key") }
+            return await list(request)
+        }
+        router.post("/_sim/settings") { request, _ in
+            let query = request.uri.queryParameters
+            guard let channel = query.get("fee_surcharge_channel"), let amount = query.get("fee_surcharge").flatMap(Int64.init) else {
+                return failure(.badRequest, "fee_surcharge_channel and fee_surcharge are required")
+            }
+            await ledger.setSurcharge(amount, channel: channel)
+            return respond(.ok, SimEnvelope<String>(success: true, message: "ok", data: nil))
         }
         router.post("/_sim/transactions/:reference/:action") { request, context in
             let reference = try context.parameters.require("reference")
@@ -121,18 +280,18 @@ struct TripaySimulator: Sendable {
                 let simulator = self
                 Task { await simulator.sendCallback(stored) }
             }
-            return respond(.accepted, TripayEnvelope(success: true, message: "callback scheduled", data: stored.transaction))
+            return respond(.accepted, SimEnvelope(success: true, message: "callback scheduled", data: stored.transaction))
         }
         router.get("/_sim/callbacks") { request, _ in
             let reference = request.uri.queryParameters.get("reference")
             let attempts = await ledger.attempts.filter { reference == nil || $0.reference == reference }
-            return respond(.ok, TripayEnvelope(success: true, message: nil, data: attempts))
+            return respond(.ok, SimEnvelope(success: true, message: nil, data: attempts))
         }
-        router.get("/health") { _, _ in respond(.ok, TripayEnvelope<String>(success: true, message: "ok", data: nil)) }
+        router.get("/health") { _, _ in respond(.ok, SimEnvelope<String>(success: true, message: "ok", data: nil)) }
         return router
     }
 
-    private func createTransaction(_ create: CreateTransactionRequest) async -> Response {
+    private func createTransaction(_ create: SimCreateRequest) async -> Response {
         let expected = TripaySignature.transaction(
             merchantCode: settings.merchantCode, merchantRef: create.merchantRef, amount: create.amount, privateKey: settings.privateKey)
         guard create.signature.lowercased() == expected else { return failure(.badRequest, "Invalid signature") }
@@ -148,28 +307,47 @@ struct TripaySimulator: Sendable {
         guard create.orderItems.reduce(0, { $0 + $1.price * Int64($1.quantity) }) == create.amount else {
             return failure(.badRequest, "Total price of order items does not match the amount")
         }
-        // The same merchant_ref for the same payment returns the transaction made before, which is
-        // what lets a caller retry a create whose answer it lost.
-        if let existing = await ledger.existing(merchantRef: create.merchantRef) {
-            guard existing.method == create.method, existing.requestAmount == create.amount else {
-                return failure(.badRequest, "Duplicate merchant_ref")
-            }
-            return respond(.ok, TripayEnvelope(success: true, message: "", data: existing.transaction))
+        if settings.dedupeMerchantRef, let existing = await ledger.first(merchantRef: create.merchantRef),
+            existing.method == create.method, existing.requestAmount == create.amount
+        {
+            return respond(.ok, SimEnvelope(success: true, message: "", data: existing.transaction.current(at: now())))
         }
-        let fee = channel.fee(for: create.amount)
+        let fee = channel.customerFee(for: create.amount) + (await ledger.feeSurcharges[channel.code] ?? 0)
         let reference = "T" + settings.merchantCode.filter(\.isNumber) + String((0..<10).map { _ in "0123456789".randomElement()! })
-        let transaction = TripayTransaction(
+        let transaction = SimTransaction(
             reference: reference, merchantRef: create.merchantRef, paymentMethod: channel.code, paymentName: channel.name,
-            amount: create.amount + fee, feeMerchant: 0, feeCustomer: fee, totalFee: fee, amountReceived: create.amount,
-            payCode: channel.type == "DIRECT" && channel.group == "Virtual Account"
-                ? String((0..<16).map { _ in "0123456789".randomElement()! }) : nil,
-            payURL: nil, checkoutURL: "http://127.0.0.1:\(settings.port)/checkout/\(reference)", status: "UNPAID",
-            expiredTime: create.expiredTime, qrString: channel.code.hasPrefix("QRIS") ? "SIMULATED-QR-\(reference)" : nil,
-            qrURL: nil, paidAt: nil)
+            customerName: create.customerName, customerEmail: create.customerEmail, amount: create.amount + fee, feeMerchant: 0,
+            feeCustomer: fee, totalFee: fee, amountReceived: create.amount,
+            payCode: channel.group == "Virtual Account" ? String((0..<16).map { _ in "0123456789".randomElement()! }) : nil,
+            payURL: nil, checkoutURL: "http://127.0.0.1:\(settings.port)/checkout/\(reference)", status: "UNPAID", createdAt: now(),
+            expiredTime: create.expiredTime, paidAt: nil, qrString: channel.code.hasPrefix("QRIS") ? "SIMULATED-QR-\(reference)" : nil,
+            qrURL: nil)
         await ledger.store(
             .init(transaction: transaction, callbackURL: create.callbackURL, method: create.method, requestAmount: create.amount))
         logger.info("transaction created", metadata: ["reference": "\(reference)", "merchant_ref": "\(create.merchantRef)"])
-        return respond(.ok, TripayEnvelope(success: true, message: "", data: transaction))
+        return respond(.ok, SimEnvelope(success: true, message: "", data: transaction))
+    }
+
+    /// `GET /merchant/transactions`: filters `reference`, `merchant_ref`, `method`, `status`;
+    /// `sort` asc or desc (by creation, default desc); `page` from 1; `per_page` 1 to 100 (25).
+    private func list(_ request: Request) async -> Response {
+        let query = request.uri.queryParameters
+        let time = now()
+        var items = await ledger.all().map { $0.transaction.current(at: time) }
+        if let reference = query.get("reference") { items = items.filter { $0.reference == reference } }
+        if let merchantRef = query.get("merchant_ref") { items = items.filter { $0.merchantRef == merchantRef } }
+        if let method = query.get("method") { items = items.filter { $0.paymentMethod == method } }
+        if let status = query.get("status") { items = items.filter { $0.status == status } }
+        if query.get("sort") != "asc" { items.reverse() }
+        let perPage = min(100, max(1, query.get("per_page").flatMap(Int.init) ?? 25))
+        let lastPage = max(1, (items.count + perPage - 1) / perPage)
+        let page = min(max(1, query.get("page").flatMap(Int.init) ?? 1), lastPage)
+        let slice = Array(items.dropFirst((page - 1) * perPage).prefix(perPage))
+        return respond(
+            .ok,
+            SimList(
+                data: slice,
+                pagination: SimPagination(currentPage: page, lastPage: lastPage, perPage: perPage, totalRecords: items.count)))
     }
 
     /// Sends the callback for the transaction's current status; resends until accepted or out of tries.
@@ -223,5 +401,13 @@ private func respond<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) ->
 }
 
 private func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
-    respond(status, TripayEnvelope<String>(success: false, message: message, data: nil))
+    respond(status, SimEnvelope<String>(success: false, message: message, data: nil))
+}
+
+private func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+struct SimEnvelope<Payload: Encodable & Sendable>: Encodable, Sendable {
+    var success: Bool
+    var message: String?
+    var data: Payload?
 }

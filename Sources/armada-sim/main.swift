@@ -17,7 +17,8 @@ let settings = SimulatorSettings(
     merchantCode: environment["TRIPAY_MERCHANT_CODE"] ?? "T0001",
     callbackURL: environment["SIM_TRIPAY_CALLBACK_URL"] ?? "http://127.0.0.1:8080/api/v1/webhooks/tripay",
     callbackRetries: Int(environment["SIM_TRIPAY_CALLBACK_RETRIES"] ?? "") ?? 3,
-    callbackInterval: .milliseconds(Int((Double(environment["SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS"] ?? "") ?? 120) * 1000)))
+    callbackInterval: .milliseconds(Int((Double(environment["SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS"] ?? "") ?? 120) * 1000)),
+    dedupeMerchantRef: environment["SIM_TRIPAY_DEDUPE_MERCHANT_REF"] == "1")
 let simulator = TripaySimulator(settings: settings, logger: logger)
 let app = Application(
     router: simulator.router(), configuration: .init(address: .hostname("127.0.0.1", port: settings.port), serverName: "tripay-simulator"),

@@ -60,29 +60,29 @@ struct DepositLifecycleEndToEndTests {
         // A late real callback for the same payment changes nothing.
         let late = try await CurlClient().send(HTTPRequest(method: "POST", url: simulator + "/_sim/transactions/\(reference)/pay"))
         #expect(late.status == 202)
-        // The late callback has the reconciled one's id: wait until the worker took it as a duplicate.
-        let id = TripayCallbackReceived.messageID(reference: reference, status: "PAID")
+        // The late real callback is applied by the same rules and changes nothing.
         let lateHandled = await eventually(timeout: .seconds(15)) {
-            await RunningSystem.shared.paymentsLogCount("already processed", messageId: id) >= 1
+            let outcomes = try? await pool.withConnection { connection in
+                try connection.query("SELECT outcome FROM tripay_callbacks WHERE reference = $1 ORDER BY id", reference).map {
+                    try $0.decode("outcome", as: String.self)
+                }
+            }
+            return outcomes == ["CREDITED", "ALREADY_PAID"]
         }
         #expect(lateHandled)
         #expect(json(try await api.send("GET", "/api/v1/wallet"))["balance"] as? Int == 150_000)
     }
 
-    @Test("a PENDING deposit past its expiry that Tripay does not know is expired by reconciliation")
-    func expired() async throws {
-        _ = try await RunningSystem.shared.baseURL()
-        let customer = TestEnvironment.unique("cust")
-        let reference = "T0001GONE" + UUID().uuidString.prefix(8).uppercased()
-        let deposit = try await pool.transaction {
-            try Deposits.insert(
-                NewDeposit(
-                    id: UUID(), customerId: customer, amount: 50_000, fee: 0, method: "BRIVA", reference: reference,
-                    expiresAt: Date().addingTimeInterval(-60)),
-                on: $0)!
+    @Test("a deposit Tripay still calls UNPAID is expired by reconciliation only past its expiry and the grace period")
+    func expiredAfterGrace() async throws {
+        let (_, depositId, reference) = try await createdDeposit()
+        let id = try #require(UUID(uuidString: depositId))
+        // Its expiry passed (the running system gives 1 s of grace); Tripay still says UNPAID.
+        _ = try await pool.withConnection {
+            try $0.execute("UPDATE deposits SET expires_at = now() - interval '5 seconds', next_reconcile_at = NULL WHERE id = $1", id)
         }
         let expired = await eventually(timeout: .seconds(15)) {
-            (try? await pool.withConnection { try Deposits.find(id: deposit.id, on: $0)?.status }) == .expired
+            (try? await pool.withConnection { try Deposits.find(id: id, on: $0)?.status }) == .expired
         }
         #expect(expired)
         let event = try await pool.withConnection {
@@ -92,6 +92,37 @@ struct DepositLifecycleEndToEndTests {
             ).first!.decode("n", as: Int.self)
         }
         #expect(event == 1)
+    }
+
+    @Test("a deposit whose lookup fails (Tripay does not know it) is never expired, however late, and is checked less and less often")
+    func failedLookupChangesNothing() async throws {
+        _ = try await RunningSystem.shared.baseURL()
+        let customer = TestEnvironment.unique("cust")
+        let reference = "T0001GONE" + UUID().uuidString.prefix(8).uppercased()
+        let deposit = try await pool.transaction {
+            try Deposits.insert(
+                NewDeposit(
+                    id: UUID(), customerId: customer, amount: 50_000, fee: 0, method: "BRIVA", reference: reference,
+                    expiresAt: Date().addingTimeInterval(-86_400)),
+                on: $0)!
+        }
+        let id = deposit.id
+        // Checked twice (a positive condition), and still PENDING.
+        let checked = await eventually(timeout: .seconds(20)) {
+            let row = try? await pool.withConnection { connection in
+                try connection.query("SELECT reconcile_attempts, status FROM deposits WHERE id = $1", id).first.map {
+                    (try $0.decode("reconcile_attempts", as: Int.self), try $0.decode("status", as: String.self))
+                }
+            }
+            return (row.flatMap { $0 }?.0 ?? 0) >= 2
+        }
+        #expect(checked)
+        #expect(try await pool.withConnection { try Deposits.find(id: id, on: $0)?.status } == .pending)
+        let backoff = try await pool.withConnection { connection in
+            try connection.query("SELECT extract(epoch FROM next_reconcile_at - reconciled_at)::int AS s FROM deposits WHERE id = $1", id)
+                .first?.decode("s", as: Int.self)
+        }
+        #expect((backoff ?? 0) >= 2, "the next check backs off: \(String(describing: backoff)) s")
     }
 }
 

@@ -66,14 +66,15 @@ struct PromoEndToEndTests {
         #expect((failed["error"] as? [String: Any])?["code"] as? String == "PROMO_INACTIVE")
     }
 
-    @Test("the welcome bonus is claimed once per customer; a second claim fails PROMO_ALREADY_USED")
+    @Test("the welcome bonus is claimed once per customer, whatever maxUsesPerCustomer says, also by six claims at once")
     func welcomeBonus() async throws {
         let admin = try await admin()
         try await pool.withConnection { try $0.execute("UPDATE promos SET active = false WHERE promo_type = 'WELCOME_BONUS'") }
         let code = "WELCOME" + UUID().uuidString.prefix(5).uppercased()
         let created = try await run(
             admin, "POST", "/api/v1/admin/promos",
-            #"{"code": "\#(code)", "name": "Selamat datang", "type": "WELCOME_BONUS", "bonusType": "FIXED_AMOUNT", "bonusValue": 10000}"#)
+            #"{"code": "\#(code)", "name": "Selamat datang", "type": "WELCOME_BONUS", "bonusType": "FIXED_AMOUNT", "bonusValue": 10000, "maxUsesPerCustomer": 5}"#
+        )
         #expect(created["status"] as? String == "succeeded", "\(created)")
         let second = try await run(
             admin, "POST", "/api/v1/admin/promos",
@@ -84,8 +85,20 @@ struct PromoEndToEndTests {
         let offer = json(try await customer.send("GET", "/api/v1/promos/welcome-bonus"))
         #expect(offer["available"] as? Bool == true)
         #expect(offer["amount"] as? Int == 10_000)
-        let claimed = try await run(customer, "POST", "/api/v1/promos/welcome-bonus/claim")
-        #expect(claimed["status"] as? String == "succeeded", "\(claimed)")
+        // Each claim's outcome: "succeeded" or its error code.
+        let claims = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let outcome = try await self.run(customer, "POST", "/api/v1/promos/welcome-bonus/claim")
+                    return (outcome["error"] as? [String: Any])?["code"] as? String ?? outcome["status"] as? String ?? "?"
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(
+            claims.sorted() == [
+                "PROMO_ALREADY_USED", "PROMO_ALREADY_USED", "PROMO_ALREADY_USED", "PROMO_ALREADY_USED", "PROMO_ALREADY_USED", "succeeded",
+            ], "\(claims)")
         #expect(json(try await customer.send("GET", "/api/v1/wallet"))["balance"] as? Int == 10_000)
         let again = try await run(customer, "POST", "/api/v1/promos/welcome-bonus/claim")
         #expect((again["error"] as? [String: Any])?["code"] as? String == "PROMO_ALREADY_USED")

@@ -62,7 +62,10 @@ actor RunningSystem {
         simulatorURL = simulatorBase
         let (payments, _, paymentsMetrics) = try launch(
             "armada-payments",
-            extra: ["TRIPAY_API_URL": simulatorBase, "ARMADA_RECONCILE_INTERVAL_SECONDS": "1", "ARMADA_RECONCILE_AFTER_SECONDS": "1"])
+            extra: [
+                "TRIPAY_API_URL": simulatorBase, "ARMADA_RECONCILE_INTERVAL_SECONDS": "1", "ARMADA_RECONCILE_AFTER_SECONDS": "1",
+                "ARMADA_DEPOSIT_EXPIRY_GRACE_SECONDS": "1",
+            ])
         let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
         processes = [simulator, payments, ingress]
         let url = "http://127.0.0.1:\(port)"

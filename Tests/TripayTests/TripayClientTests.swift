@@ -88,14 +88,41 @@ struct TripayClientTests {
         #expect(!TripayError.rejected(status: 400, message: "").isRetriable)
     }
 
-    @Test("repeating a create with the same merchant_ref returns the same transaction")
-    func idempotentCreate() async throws {
+    @Test("like Tripay, a repeated merchant_ref creates a second payable transaction; the merchant list finds both, paged")
+    func repeatedCreateIsNotDeduplicated() async throws {
         let (sim, base) = try await Peers.tripaySimulator(apiKey: simAPIKey, privateKey: simPrivateKey)
         defer { sim.signal(SIGKILL) }
+        let client = simulatorClient(base)
         let ref = TestEnvironment.unique("DEP")
-        let first = try await create(simulatorClient(base), merchantRef: ref)
-        let second = try await create(simulatorClient(base), merchantRef: ref)
-        #expect(first.reference == second.reference)
+        let first = try await create(client, merchantRef: ref)
+        let second = try await create(client, merchantRef: ref)
+        #expect(first.reference != second.reference, "Tripay does not promise to deduplicate merchant_ref")
+        _ = try await create(client, merchantRef: TestEnvironment.unique("OTHER"))
+        // One per page: the client follows the pages and keeps only this merchant_ref's.
+        let found = try await client.transactions(merchantRef: ref, perPage: 1)
+        #expect(found.map(\.reference) == [first.reference, second.reference])
+        #expect(found.allSatisfy { $0.status == "UNPAID" && $0.merchantRef == ref })
+        #expect(try await client.transactions(merchantRef: TestEnvironment.unique("NONE")).isEmpty)
+    }
+
+    @Test("the merchant list filters by status and method and sorts newest first by default (wire format)")
+    func merchantListWireFormat() async throws {
+        let (sim, base) = try await Peers.tripaySimulator(apiKey: simAPIKey, privateKey: simPrivateKey)
+        defer { sim.signal(SIGKILL) }
+        let client = simulatorClient(base)
+        let older = try await create(client, merchantRef: TestEnvironment.unique("DEP"))
+        let newer = try await create(client, merchantRef: TestEnvironment.unique("DEP"))
+        let response = try await CurlClient().send(
+            HTTPRequest(
+                url: base + "/merchant/transactions?status=UNPAID&method=BRIVA&per_page=10",
+                headers: [("Authorization", "Bearer \(simAPIKey)")]))
+        #expect(response.status == 200)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        let data = try #require(json["data"] as? [[String: Any]])
+        #expect(data.compactMap { $0["reference"] as? String }.prefix(2) == [newer.reference, older.reference])
+        #expect(data.first?["expired_at"] is Int && data.first?["created_at"] is Int && data.first?["merchant_ref"] is String)
+        let pagination = try #require(json["pagination"] as? [String: Any])
+        #expect(pagination["current_page"] as? Int == 1 && pagination["total_records"] as? Int == 2 && pagination["last_page"] as? Int == 1)
     }
 
     @Test("an unreachable Tripay is a retriable error")

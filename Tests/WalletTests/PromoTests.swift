@@ -51,6 +51,18 @@ struct PromoRulesTests {
         #expect(check(promo(maxTotalUses: 1, uses: 1), uses: 9, amount: 1) == .failure(.exhausted))
         #expect(check(promo(minDeposit: 200_000), uses: 9, amount: 1) == .failure(.alreadyUsed))
     }
+
+    @Test("only deposit promos apply to a deposit; a welcome bonus counts once per customer whatever maxUsesPerCustomer says")
+    func applicability() {
+        var welcome = promo(.fixedAmount, value: 10_000, perCustomer: 5)
+        welcome.type = .welcomeBonus
+        #expect(PromoRules.evaluate(welcome, customerUses: 0, amount: 150_000, now: now) == .failure(.notFound))
+        #expect(PromoRules.evaluate(welcome, customerUses: 0, amount: nil, now: now) == .success(10_000))
+        #expect(PromoRules.evaluate(welcome, customerUses: 1, amount: nil, now: now) == .failure(.alreadyUsed))
+        var event = promo(.fixedAmount, value: 5_000)
+        event.type = .specialEvent
+        #expect(PromoRules.evaluate(event, customerUses: 0, amount: 150_000, now: now) == .success(5_000))
+    }
 }
 
 @Suite("Promo redemption against a real PostgreSQL")

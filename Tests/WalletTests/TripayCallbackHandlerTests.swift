@@ -26,11 +26,13 @@ struct CallbackHarness {
         }
     }
 
-    func callback(_ status: TripayCallback.Status, total: Int64 = 154_250, received: Int64? = 150_000, reference: String? = nil) throws
-        -> Envelope<TripayCallbackReceived>
-    {
+    func callback(
+        _ status: TripayCallback.Status, total: Int64 = 154_250, received: Int64? = 150_000, reference: String? = nil,
+        merchantRef: String = "x"
+    ) throws -> Envelope<TripayCallbackReceived> {
         let body = TripayCallback(
-            reference: reference ?? self.reference, merchantRef: "x", paymentMethod: "BRI Virtual Account", paymentMethodCode: "BRIVA",
+            reference: reference ?? self.reference, merchantRef: merchantRef, paymentMethod: "BRI Virtual Account",
+            paymentMethodCode: "BRIVA",
             totalAmount: total, feeMerchant: 0, feeCustomer: 4_250, totalFee: 4_250, amountReceived: received, status: status,
             paidAt: status == .paid ? 1_764_058_530 : nil)
         let raw = String(decoding: try JSONEncoder().encode(body), as: UTF8.self)
@@ -49,10 +51,13 @@ struct CallbackHarness {
         return try await pool.withConnection { try Ledger.balance(of: customer, on: $0) }
     }
 
+    /// The harness's deposit (its customer has one).
     func status() async throws -> (status: String, flag: String?) {
-        let reference = reference
+        let customer = customer
         return try await pool.withConnection {
-            let row = try $0.query("SELECT status, flag FROM deposits WHERE reference = $1", reference).first!
+            guard let row = try $0.query("SELECT status, flag FROM deposits WHERE customer_id = $1", customer).first else {
+                throw TestFailure("no deposit for \(customer)")
+            }
             return (try row.decode("status"), try row.decode("flag"))
         }
     }
@@ -64,6 +69,10 @@ struct CallbackHarness {
                 try $0.decode("outcome")
             }
         }
+    }
+
+    func flags(_ id: UUID) async throws -> [(flag: String, detail: String)] {
+        try await pool.withConnection { try Deposits.flags(id, on: $0) }
     }
 
     func events(_ type: String) async throws -> Int {
@@ -107,12 +116,40 @@ struct TripayCallbackHandlerTests {
         #expect(try await h.outcomes() == ["CREDITED", "ALREADY_PAID"])
     }
 
-    @Test("an unknown reference is recorded and acknowledged, nothing credited")
+    @Test("an unknown reference is not consumed: it runs again until its window closes, nothing recorded or credited")
     func unknownReference() async throws {
         let h = CallbackHarness()
-        #expect(try await h.handle(h.callback(.paid)) == .applied(sent: 0))
-        #expect(try await h.outcomes() == ["UNKNOWN_REFERENCE"])
+        let envelope = try h.callback(.paid)
+        guard case .again(_, let deadline, let reason) = try await h.handle(envelope) else {
+            Issue.record("an unknown reference was consumed")
+            return
+        }
+        // (The envelope's times travel as whole seconds.)
+        #expect(
+            abs(deadline.timeIntervalSince(envelope.data.receivedAt.addingTimeInterval(3600))) < 1,
+            "the window runs from when the callback arrived")
+        #expect(reason.contains(h.reference))
+        #expect(try await h.outcomes().isEmpty)
         #expect(try await h.balance() == 0)
+        // Not in the inbox: a later delivery runs the rules again.
+        let consumer = "armada-payments"
+        let id = envelope.id
+        #expect(try await h.pool.withConnection { try Inbox.contains(consumer: consumer, messageId: id, on: $0) } == false)
+    }
+
+    @Test("a callback for a second Tripay transaction of a deposit is found by its merchant_ref and credits the deposit")
+    func unknownReferenceFoundByMerchantRef() async throws {
+        let h = CallbackHarness()
+        let deposit = try await h.deposit()
+        // Tripay made a second transaction for the same merchant_ref, and that one was paid.
+        let envelope = try h.callback(.paid, reference: "T0001OTHER" + UUID().uuidString.prefix(8), merchantRef: deposit.merchantRef)
+        #expect(try await h.handle(envelope) == .applied(sent: 1))
+        #expect(try await h.balance() == 150_000)
+        #expect(try await h.status().status == "PAID")
+        // And if the first transaction is paid too, the money is flagged for an operator, not credited twice.
+        #expect(try await h.handle(h.callback(.paid, merchantRef: deposit.merchantRef)) == .applied(sent: 0))
+        #expect(try await h.balance() == 150_000)
+        #expect(try await h.flags(deposit.id).map(\.flag) == ["PAID_TWICE"])
     }
 
     @Test("a total_amount that differs from the deposit is flagged, never credited")
@@ -136,17 +173,31 @@ struct TripayCallbackHandlerTests {
         #expect(try await h.outcomes() == ["AMOUNT_MISMATCH"])
     }
 
-    @Test("EXPIRED and FAILED end a PENDING deposit and emit DEPOSIT_EXPIRED; a later PAID is flagged, not credited")
+    @Test("EXPIRED and FAILED end a PENDING deposit and emit DEPOSIT_EXPIRED; a later PAID credits it once and alerts an operator")
     func expiredThenPaid() async throws {
         let h = CallbackHarness()
-        _ = try await h.deposit()
+        let deposit = try await h.deposit()
         try await h.handle(h.callback(.expired))
         #expect(try await h.status().status == "EXPIRED")
         #expect(try await h.events(DepositExpired.messageType) == 1)
         try await h.handle(h.callback(.paid))
-        #expect(try await h.balance() == 0)
-        #expect(try await h.status().flag == "PAID_AFTER_EXPIRED")
+        #expect(try await h.balance() == 150_000, "money that reached the merchant is credited")
+        #expect(try await h.status().status == "PAID")
+        #expect(try await h.flags(deposit.id).map(\.flag) == ["PAID_AFTER_EXPIRED"])
+        #expect(try await h.events(DepositPaidLate.messageType) == 1)
+        #expect(try await h.events(DepositPaid.messageType) == 1)
         #expect(try await h.outcomes() == ["EXPIRED", "PAID_AFTER_CLOSE"])
+        // Tripay resends it: credited once.
+        try await h.handle(h.callback(.paid))
+        #expect(try await h.balance() == 150_000)
+
+        let canceled = CallbackHarness()
+        let canceledDeposit = try await canceled.deposit()
+        let id = canceledDeposit.id
+        _ = try await canceled.pool.withConnection { try $0.execute("UPDATE deposits SET status = 'CANCELED' WHERE id = $1", id) }
+        try await canceled.handle(canceled.callback(.paid))
+        #expect(try await canceled.balance() == 150_000)
+        #expect(try await canceled.flags(id).map(\.flag) == ["PAID_AFTER_CANCELED"])
 
         let failed = CallbackHarness()
         _ = try await failed.deposit()
@@ -157,13 +208,14 @@ struct TripayCallbackHandlerTests {
     @Test("REFUND after PAID is flagged for an operator; the wallet is not debited")
     func refundFlagged() async throws {
         let h = CallbackHarness()
-        _ = try await h.deposit()
+        let deposit = try await h.deposit()
         try await h.handle(h.callback(.paid))
         try await h.handle(h.callback(.refund))
         #expect(try await h.balance() == 150_000)
         let state = try await h.status()
         #expect(state.status == "PAID")
         #expect(state.flag == "REFUNDED_AFTER_PAYMENT")
+        #expect(try await h.flags(deposit.id).map(\.flag) == ["REFUNDED_AFTER_PAYMENT"])
         #expect(try await h.outcomes() == ["CREDITED", "REFUND_FLAGGED"])
     }
 }

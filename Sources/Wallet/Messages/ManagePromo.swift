@@ -17,7 +17,7 @@ public struct ManagePromoHandler: MessageHandler {
             guard command.fields.code == nil, command.fields.type == nil, command.fields.bonusType == nil else {
                 return .rejected(.promoFieldImmutable, "code, type and bonus type cannot be changed")
             }
-            rejection = try Promos.update(command.promoId, fields: command.fields, on: connection)
+            rejection = try Promos.update(command.promoId, fields: command.fields, cleared: command.cleared ?? [], on: connection)
         case .deactivate:
             rejection = try Promos.deactivate(command.promoId, on: connection)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Messaging
+import Metrics
 import Postgres
 import Tripay
 import WalletContracts
@@ -9,16 +10,25 @@ import WalletContracts
 /// DOMAIN.md: Deposits).
 ///
 /// PAID moves a PENDING deposit to PAID and credits the wallet once, unless the amounts
-/// disagree, which is flagged instead; EXPIRED and FAILED end a PENDING deposit; REFUND after
-/// payment is flagged for an operator, the wallet is not debited. Every callback is written to
-/// `tripay_callbacks` with what it did.
+/// disagree, which is flagged instead. Money is never kept without credit: a PAID for a deposit
+/// we already closed (EXPIRED, CANCELED, FAILED) credits it all the same, once, and raises an
+/// operator alert (a flag, `event.deposit.paid-late`, a metric). EXPIRED and FAILED end a
+/// PENDING deposit; REFUND after payment is flagged for an operator, the wallet is not debited.
+///
+/// A callback whose reference we do not know is looked up by its `merchant_ref` (a second Tripay
+/// transaction of a deposit); still unknown, it is not consumed: it runs again for
+/// `unknownReferenceWindow`, then is dead-lettered for an operator. Every applied callback is
+/// written to `tripay_callbacks` with what it did.
 public struct TripayCallbackHandler: MessageHandler {
-    public init() {}
+    let unknownReferenceWindow: Duration
+
+    public init(unknownReferenceWindow: Duration = .seconds(3600)) {
+        self.unknownReferenceWindow = unknownReferenceWindow
+    }
 
     public enum Outcome: String, Sendable {
         case credited = "CREDITED"
         case alreadyPaid = "ALREADY_PAID"
-        case unknownReference = "UNKNOWN_REFERENCE"
         case amountMismatch = "AMOUNT_MISMATCH"
         case paidAfterClose = "PAID_AFTER_CLOSE"
         case expired = "EXPIRED"
@@ -34,13 +44,23 @@ public struct TripayCallbackHandler: MessageHandler {
         } catch {
             throw UndecodableMessage(reason: "Tripay callback body does not decode: \(error)")
         }
-        let deposit = try Deposits.lock(reference: callback.reference, on: context.connection)
+        var deposit = try Deposits.lock(reference: callback.reference, on: context.connection)
+        if deposit == nil, let merchantRef = callback.merchantRef {
+            deposit = try Deposits.lock(merchantRef: merchantRef, on: context.connection)
+        }
+        guard let deposit else {
+            // Perhaps the deposit is being recorded right now (Tripay answered, our commit has not
+            // happened yet); perhaps it is not ours. Not consumed either way.
+            return .again(
+                after: .seconds(60), until: message.data.receivedAt.addingTimeInterval(Double(unknownReferenceWindow.components.seconds)),
+                because: "no deposit has reference \(callback.reference) or merchant_ref \(callback.merchantRef ?? "(none)")")
+        }
         // The payment's own time decides (a promo's window); a callback without one was paid
         // by the time it was received.
         let paidAt = callback.paidAt.map { Date(timeIntervalSince1970: Double($0)) } ?? message.data.receivedAt
         let outcome = try apply(callback, to: deposit, paidAt: paidAt, context: &context)
         try TripayCallbacks.record(
-            messageId: message.id, callback: callback, depositId: deposit?.id, outcome: outcome.rawValue, rawBody: message.data.rawBody,
+            messageId: message.id, callback: callback, depositId: deposit.id, outcome: outcome.rawValue, rawBody: message.data.rawBody,
             on: context.connection)
         context.logger.info(
             "tripay callback applied",
@@ -48,29 +68,48 @@ public struct TripayCallbackHandler: MessageHandler {
         return .done
     }
 
-    private func apply(_ callback: TripayCallback, to deposit: Deposit?, paidAt: Date, context: inout HandlerContext) throws -> Outcome {
-        guard let deposit else { return .unknownReference }
+    private func apply(_ callback: TripayCallback, to deposit: Deposit, paidAt: Date, context: inout HandlerContext) throws -> Outcome {
         let connection = context.connection
         switch callback.status {
         case .paid:
-            if deposit.status == .paid { return .alreadyPaid }
-            guard deposit.status == .pending else {
-                // The money arrived for a deposit we closed: an operator decides.
-                try Deposits.flag(deposit.id, reason: "PAID_AFTER_\(deposit.status.rawValue)", on: connection)
-                return .paidAfterClose
+            if deposit.status == .paid {
+                if deposit.reference != callback.reference {
+                    // Another transaction of the same merchant_ref was paid too: money arrived
+                    // that the ledger (one credit per deposit) cannot take; an operator refunds it.
+                    try Deposits.flag(
+                        deposit.id, .paidTwice, detail: "also paid: \(callback.reference) (\(callback.totalAmount))", on: connection)
+                }
+                return .alreadyPaid
             }
             guard callback.totalAmount == deposit.totalAmount,
                 callback.amountReceived.map({ $0 > 0 && $0 <= callback.totalAmount }) ?? true
             else {
                 try Deposits.flag(
-                    deposit.id,
-                    reason:
-                        "AMOUNT_MISMATCH: expected total \(deposit.totalAmount), callback total \(callback.totalAmount), received \(callback.amountReceived.map(String.init) ?? "none")",
+                    deposit.id, .amountMismatch,
+                    detail:
+                        "expected total \(deposit.totalAmount), callback total \(callback.totalAmount), received \(callback.amountReceived.map(String.init) ?? "none")",
                     on: connection)
                 return .amountMismatch
             }
-            guard try Deposits.transition(deposit.id, from: .pending, to: .paid, paidAt: paidAt, on: connection) else {
+            let late = deposit.status != .pending
+            guard try Deposits.transition(deposit.id, from: deposit.status, to: .paid, paidAt: paidAt, on: connection) else {
                 return .alreadyPaid
+            }
+            if deposit.reference != callback.reference {
+                try Deposits.adoptReference(deposit.id, reference: callback.reference, on: connection)
+            }
+            if late {
+                // Money that reached the merchant is never kept without credit: credit it, and
+                // tell an operator why the deposit had been closed.
+                try Deposits.flag(
+                    deposit.id, .paidAfter(deposit.status), detail: "\(callback.reference) paid while \(deposit.status.rawValue)",
+                    on: connection)
+                try context.send(
+                    DepositPaidLate(
+                        customerId: deposit.customerId, depositId: deposit.id, reference: callback.reference, amount: deposit.amount,
+                        closedAs: deposit.status),
+                    id: MessageID.derive("deposit-paid-late", deposit.id.uuidString), correlationId: callback.reference)
+                PaymentsMetrics.paidLate.increment()
             }
             var posting = try Ledger.credit(
                 deposit.customerId, amount: deposit.amount, reference: .deposit, referenceId: deposit.id.uuidString.lowercased(),
@@ -86,7 +125,7 @@ public struct TripayCallbackHandler: MessageHandler {
                     customerId: deposit.customerId, depositId: deposit.id, reference: callback.reference, amount: deposit.amount,
                     bonus: bonus, balanceAfter: posting.entry.balanceAfter),
                 id: MessageID.derive("deposit-paid", deposit.id.uuidString), correlationId: callback.reference)
-            return .credited
+            return late ? .paidAfterClose : .credited
         case .expired, .failed:
             let target: DepositStatus = callback.status == .expired ? .expired : .failed
             guard try Deposits.transition(deposit.id, from: .pending, to: target, on: connection) else { return .ignored }
@@ -98,7 +137,7 @@ public struct TripayCallbackHandler: MessageHandler {
             return target == .expired ? .expired : .failed
         case .refund:
             guard deposit.status == .paid else { return .ignored }
-            try Deposits.flag(deposit.id, reason: "REFUNDED_AFTER_PAYMENT", on: connection)
+            try Deposits.flag(deposit.id, .refundedAfterPayment, detail: callback.reference, on: connection)
             return .refundFlagged
         }
     }
@@ -115,7 +154,7 @@ public struct TripayCallbackHandler: MessageHandler {
             return bonus
         case .failure(let rejection):
             context.logger.notice("promo not applied at payment", metadata: ["promo": "\(code)", "reason": "\(rejection.code)"])
-            try Deposits.flag(deposit.id, reason: "PROMO_NOT_APPLIED: \(rejection.code)", keepingEarlier: true, on: context.connection)
+            try Deposits.flag(deposit.id, .promoNotApplied, detail: "\(code): \(rejection.code)", on: context.connection)
             return 0
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Messaging
 import Postgres
+import Retriability
 import WalletContracts
 
 public struct LedgerEntry: Sendable, Equatable {
@@ -48,6 +49,14 @@ public enum WalletError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// A posting that contradicts the ledger (the same reference for another customer or amount,
+/// an overflow): never retried, dead-lettered for an operator.
+public struct LedgerIntegrityError: Error, RetryClassifiable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+    public var isRetriable: Bool { false }
+}
+
 /// Postings to the wallet ledger. Every change of a balance is one append-only entry, written
 /// in the caller's transaction; the wallet row is locked (`FOR UPDATE`) first, so concurrent
 /// postings on one wallet serialize, and `(reference_type, reference_id)` is unique, so the same
@@ -83,9 +92,17 @@ extension Ledger {
         else { throw PostgresError(kind: .server, message: "wallet of \(customerId) missing right after insert") }
         let balance: Int64 = try locked.decode("balance")
         if let existing = try entry(reference: reference, referenceId: referenceId, on: connection) {
+            // The same reference is the same posting only for the same customer and amount;
+            // anything else is a bug or tampering, which an operator must see.
+            guard existing.customerId == customerId, existing.amount == signed else {
+                throw LedgerIntegrityError(
+                    "\(reference.rawValue) \(referenceId) was posted as \(existing.amount) for \(existing.customerId); now asked \(signed) for \(customerId)"
+                )
+            }
             return .alreadyApplied(existing)
         }
-        let after = balance + signed
+        let (after, overflow) = balance.addingReportingOverflow(signed)
+        guard !overflow else { throw LedgerIntegrityError("balance \(balance) + \(signed) overflows") }
         guard after >= 0 else { throw WalletError.insufficientBalance(balance: balance, required: magnitude) }
         guard
             let row = try connection.query(

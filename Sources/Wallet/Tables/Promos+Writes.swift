@@ -33,6 +33,9 @@ extension Promos {
         guard let code = f.code, let name = f.name, let type = f.type, let bonusType = f.bonusType, let value = f.bonusValue else {
             return Rejection(.validationFailed, "code, name, type, bonusType and bonusValue are required")
         }
+        guard type != .welcomeBonus || bonusType == .fixedAmount else {
+            return Rejection(.validationFailed, "a welcome bonus is a fixed amount")
+        }
         return try refusingConflicts(on: connection) {
             try connection.execute(
                 """
@@ -45,18 +48,24 @@ extension Promos {
         }
     }
 
-    /// Updates the mutable fields (nil: unchanged).
-    static func update(_ id: UUID, fields f: ManagePromo.Fields, on connection: PGConnection) throws -> Rejection? {
-        try refusingConflicts(on: connection) {
+    /// Updates the mutable fields (nil: unchanged; `cleared`: set back to none).
+    static func update(_ id: UUID, fields f: ManagePromo.Fields, cleared: [ManagePromo.ClearableField], on connection: PGConnection) throws
+        -> Rejection?
+    {
+        let clear = Set(cleared)
+        return try refusingConflicts(on: connection) {
             let updated = try connection.execute(
                 """
                 UPDATE promos SET name = COALESCE($2, name), bonus_value = COALESCE($3, bonus_value),
-                    min_deposit = COALESCE($4, min_deposit), max_bonus = COALESCE($5, max_bonus), starts_at = COALESCE($6, starts_at),
-                    ends_at = COALESCE($7, ends_at), max_total_uses = COALESCE($8, max_total_uses),
+                    min_deposit = COALESCE($4, min_deposit),
+                    max_bonus = CASE WHEN $11 THEN NULL ELSE COALESCE($5, max_bonus) END,
+                    starts_at = CASE WHEN $12 THEN NULL ELSE COALESCE($6, starts_at) END,
+                    ends_at = CASE WHEN $13 THEN NULL ELSE COALESCE($7, ends_at) END,
+                    max_total_uses = CASE WHEN $14 THEN NULL ELSE COALESCE($8, max_total_uses) END,
                     max_uses_per_customer = COALESCE($9, max_uses_per_customer), active = COALESCE($10, active), updated_at = now()
                 WHERE id = $1
                 """, id, f.name, f.bonusValue, f.minDeposit, f.maxBonus, f.startsAt, f.endsAt, f.maxTotalUses, f.maxUsesPerCustomer,
-                f.active)
+                f.active, clear.contains(.maxBonus), clear.contains(.startsAt), clear.contains(.endsAt), clear.contains(.maxTotalUses))
             return updated == 1 ? nil : Rejection(.promoNotFound, "no such promo")
         }
     }

@@ -8,6 +8,11 @@ public struct ManagePromo: MessageBody, Equatable {
 
     public enum Action: String, Codable, Sendable { case create, update, deactivate }
 
+    /// A nullable field an update sets back to none (an explicit `null` in the request).
+    public enum ClearableField: String, Codable, Sendable, CaseIterable {
+        case maxBonus, startsAt, endsAt, maxTotalUses
+    }
+
     /// The fields an admin sets; on update, nil means unchanged (code, type and bonus type cannot change).
     public struct Fields: Codable, Sendable, Equatable {
         public var code: String?
@@ -46,11 +51,14 @@ public struct ManagePromo: MessageBody, Equatable {
     public var action: Action
     public var promoId: UUID
     public var fields: Fields
+    /// Update only: fields set back to none. Absent in messages of earlier versions.
+    public var cleared: [ClearableField]?
 
-    public init(action: Action, promoId: UUID, fields: Fields) {
+    public init(action: Action, promoId: UUID, fields: Fields, cleared: [ClearableField]? = nil) {
         self.action = action
         self.promoId = promoId
         self.fields = fields
+        self.cleared = cleared
     }
 }
 

@@ -17,6 +17,8 @@ public struct ProcessSettings: Sendable {
     public var concurrency: Int
     /// How long SIGTERM waits for in-flight work before everything is cancelled.
     public var shutdownDeadline: Duration
+    /// How long inbox rows, published outbox rows and an area's logs are kept.
+    public var retention: Duration
     /// Tests only: a worker exits between commit and ack of a message of this type.
     public var crashAfterCommitOfType: String?
 
@@ -29,6 +31,7 @@ public struct ProcessSettings: Sendable {
         logFormat = try environment.choice("ARMADA_LOG_FORMAT", default: LogFormat.json)
         concurrency = try environment.int("ARMADA_CONCURRENCY", default: 8, in: 1...1000)
         shutdownDeadline = try environment.seconds("ARMADA_SHUTDOWN_DEADLINE_SECONDS", default: 25, in: 1...3600)
+        retention = try environment.seconds("ARMADA_RETENTION_DAYS", default: 30, in: 1...3650) * 86_400
         crashAfterCommitOfType = environment.string("ARMADA_FAULT_CRASH_AFTER_COMMIT")
     }
 }

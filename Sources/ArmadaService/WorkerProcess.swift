@@ -38,7 +38,8 @@ public enum WorkerProcess {
                 consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: definition.handlers, relay: relay,
                 logger: logger)
             let holder = "\(name)@\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
-            let periodic: [any Service] = definition.periodic.map { PeriodicService(job: $0, pool: pool, holder: holder, logger: logger) }
+            let jobs = definition.periodic + [Retention.job(pool: pool, keep: settings.retention)]
+            let periodic: [any Service] = jobs.map { PeriodicService(job: $0, pool: pool, holder: holder, logger: logger) }
             logger.info("\(name) starting", metadata: ["metrics_port": "\(settings.metricsPort)", "queue": "\(definition.queue)"])
             // Listed in start order; the group stops them in reverse.
             let services: [any Service] =

@@ -17,32 +17,38 @@ struct CommandGateway: Sendable {
         MessageID.derive("command", customerId, idempotencyKey)
     }
 
-    /// Returns the command id once the broker confirmed the message.
+    /// Records the command and its message in one transaction, then publishes the message with a
+    /// confirm; returns the command id. A 202 is a promise: the message is in the outbox with the
+    /// command, so when the broker fails after the commands row was written (no confirm, a lost
+    /// connection), a relay publishes it later and it still reaches its worker.
     func submit<Body: MessageBody>(
         _ makeBody: (UUID) -> Body, customerId: String, idempotencyKey: String, requestFingerprint: [UInt8]
     ) async throws -> UUID {
         let commandId = Self.commandId(customerId: customerId, idempotencyKey: idempotencyKey)
         let hash = SHA256.hash(data: requestFingerprint).map { String(format: "%02x", $0) }.joined()
         let type = Body.messageType
+        // The message id is the command id, and the inbox takes it once: publishing again for a
+        // retried request is harmless.
+        let envelope = Envelope(
+            id: commandId, data: makeBody(commandId), occurredAt: Date(), correlationId: commandId.uuidString.lowercased(),
+            commandId: commandId)
         let recordedHash = try await pool.transaction { connection in
-            try Commands.recordPending(
+            let recorded = try Commands.recordPending(
                 commandId, customerId: customerId, idempotencyKey: idempotencyKey, type: type, requestHash: hash, on: connection)
+            if recorded == hash { try Outbox.enqueue(envelope, on: connection) }
+            return recorded
         }
         guard recordedHash == hash else {
             throw APIError(.unprocessableContent, .idempotencyKeyReused, "this Idempotency-Key was used for a different request")
         }
-        // Publishing again for a retried request is harmless: the message id is the command id,
-        // and the consumer's inbox takes it once.
-        let envelope = Envelope(
-            id: commandId, data: makeBody(commandId), occurredAt: Date(), correlationId: commandId.uuidString.lowercased(),
-            commandId: commandId)
         do {
             try await broker.publish(envelope)
+            try await pool.withConnection { try Outbox.markPublished(messageId: commandId, on: $0) }
         } catch {
-            logger.warning("command not published; answering 503", metadata: ["command_id": "\(commandId)", "error": "\(error)"])
-            throw APIError(
-                .serviceUnavailable, .serviceUnavailable, "the request could not be queued; retry with the same Idempotency-Key",
-                headers: [.retryAfter: "5"])
+            // Recorded with the command: a relay publishes it. The 202 stands.
+            logger.warning(
+                "command not confirmed by the broker; the outbox relay will publish it",
+                metadata: ["command_id": "\(commandId)", "error": "\(error)"])
         }
         return commandId
     }

@@ -42,6 +42,8 @@ public enum IngressProcess {
                     pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,
                     depositPolicy: settings.deposits),
                 port: settings.httpPort, logger: logger)
+            // A command whose confirm did not come waits in the outbox; every worker's relay
+            // publishes it (the ingress stays thin and runs none).
             logger.info("armada-ingress starting", metadata: ["port": "\(settings.httpPort)"])
             return ([BrokerService(client: broker), app], settings.process.shutdownDeadline, logger)
         }

@@ -26,5 +26,7 @@ enum RuntimeMetrics {
             label: "armada_handler_duration_seconds", dimensions: [("queue", queue), ("type", type)], preferredDisplayUnit: .seconds)
     }
     static let outboxBacklog = Gauge(label: "armada_outbox_backlog")
+    /// Rows no relay tries any more (refused too often): an operator must look.
+    static let outboxStuck = Gauge(label: "armada_outbox_stuck")
     static let outboxPublished = Counter(label: "armada_outbox_published_total")
 }

@@ -5,7 +5,9 @@ import Postgres
 /// the `OutboxRelay` publishes them after commit. Nothing is sent for a transaction that rolled
 /// back.
 public enum Outbox {
-    static func enqueue<Body: MessageBody>(_ envelope: Envelope<Body>, on connection: PGConnection) throws {
+    /// Records a message to publish once the caller's transaction commits (handlers do so
+    /// through `HandlerContext.send`; the ingress records each command it accepts).
+    public static func enqueue<Body: MessageBody>(_ envelope: Envelope<Body>, on connection: PGConnection) throws {
         let body = String(decoding: try envelope.encoded(), as: UTF8.self)
         // The id is derived from the business fact, so writing it twice is writing it once.
         try connection.execute(
@@ -27,24 +29,36 @@ public enum Outbox {
     }
 
     /// Claims up to `limit` unpublished rows for `seconds` (`FOR UPDATE SKIP LOCKED`: relays of
-    /// several processes share the work; a crashed relay's claim runs out).
-    static func claim(limit: Int, seconds: Int, on connection: PGConnection) throws -> [Row] {
+    /// several processes share the work; a crashed relay's claim runs out). Rows the broker
+    /// refused `maxRefusals` times are left for an operator (`stuck`).
+    static func claim(limit: Int, seconds: Int, maxRefusals: Int, on connection: PGConnection) throws -> [Row] {
         try connection.query(
             """
-            UPDATE outbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
+            UPDATE outbox SET claimed_until = now() + make_interval(secs => $2)
             WHERE id IN (
                 SELECT id FROM outbox
-                WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now()) AND attempts < $3
                 ORDER BY id LIMIT $1
                 FOR UPDATE SKIP LOCKED)
             RETURNING id, message_id, exchange, routing_key, message_type, body::jsonb ->> 'correlationId' AS correlation_id, body
-            """, limit, Double(seconds)
+            """, limit, Double(seconds), maxRefusals
         ).map { row in
             Row(
                 id: try row.decode("id"), messageId: try row.decode("message_id"), exchange: try row.decode("exchange"),
                 routingKey: try row.decode("routing_key"), messageType: try row.decode("message_type"),
                 correlationId: try row.decode("correlation_id"), body: try row.decode("body"))
         }.sorted { $0.id < $1.id }
+    }
+
+    /// The message was confirmed by the broker outside the relay (the ingress publishes a command
+    /// at once and records it here so no relay publishes it again).
+    public static func markPublished(messageId: UUID, on connection: PGConnection) throws {
+        try connection.execute("UPDATE outbox SET published_at = now() WHERE message_id = $1 AND published_at IS NULL", messageId)
+    }
+
+    /// Whether the message was published (by anyone); nil when it is not in the outbox.
+    public static func isPublished(messageId: UUID, on connection: PGConnection) throws -> Bool? {
+        try connection.query("SELECT published_at IS NOT NULL AS p FROM outbox WHERE message_id = $1", messageId).first?.decode("p")
     }
 
     static func markPublished(_ ids: [Int64], on connection: PGConnection) throws {
@@ -54,17 +68,28 @@ public enum Outbox {
             "{" + ids.map(String.init).joined(separator: ",") + "}")
     }
 
-    /// A row the broker refused (`backOff`) stays claimed for a backoff that grows with its
-    /// attempts, so it neither blocks the rows behind it nor is retried hot; a row that failed for
-    /// want of a connection is free again for the next sweep.
-    static func markFailed(_ id: Int64, error: String, backOff: Bool, on connection: PGConnection) throws {
-        try connection.execute(
+    /// A row the broker refused (`refused`) counts an attempt and stays claimed for a backoff
+    /// that grows with its attempts, so it neither blocks the rows behind it nor is retried hot;
+    /// a row that failed for want of a connection is free again for the next sweep, attempt not
+    /// counted (an outage is not the row's fault). Returns the row's refusals so far.
+    @discardableResult
+    static func markFailed(_ id: Int64, error: String, refused: Bool, on connection: PGConnection) throws -> Int {
+        try connection.query(
             """
-            UPDATE outbox SET last_error = $2,
+            UPDATE outbox SET last_error = $2, attempts = attempts + CASE WHEN $3 THEN 1 ELSE 0 END,
                 claimed_until = CASE WHEN $3 THEN now() + make_interval(secs => least(300, power(2, least(attempts, 9)))::double precision)
                                      ELSE NULL END
             WHERE id = $1
-            """, id, String(error.prefix(500)), backOff)
+            RETURNING attempts
+            """, id, String(error.prefix(500)), refused
+        ).first?.decode("attempts") ?? 0
+    }
+
+    /// Unpublished rows the broker refused `maxRefusals` times: no relay tries them any more.
+    public static func stuck(maxRefusals: Int, on connection: PGConnection) throws -> Int {
+        try connection.query(
+            "SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND attempts >= $1", maxRefusals
+        ).first?.decode("n") ?? 0
     }
 
     public static func backlog(on connection: PGConnection) throws -> Int {

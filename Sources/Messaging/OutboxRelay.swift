@@ -23,11 +23,14 @@ public final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     private let sweepInterval: Duration
     private let claimDuration: Duration
+    /// Refusals (nack, no route) after which a row is left for an operator (about four hours
+    /// with the backoff), alerted by `armada_outbox_stuck` and an error log.
+    private let maxRefusals: Int
     private let doorbell = Doorbell()
 
     public init(
         pool: PostgresPool, broker: BrokerClient, logger: Logger, batchSize: Int = 200,
-        sweepInterval: Duration = .seconds(1), claimDuration: Duration = .seconds(30)
+        sweepInterval: Duration = .seconds(1), claimDuration: Duration = .seconds(30), maxRefusals: Int = 50
     ) {
         self.pool = pool
         self.broker = broker
@@ -35,6 +38,7 @@ public final class OutboxRelay: Service, Sendable {
         self.batchSize = batchSize
         self.sweepInterval = sweepInterval
         self.claimDuration = claimDuration
+        self.maxRefusals = maxRefusals
     }
 
     /// Asks for a publish round now (a handler just committed rows).
@@ -68,8 +72,8 @@ public final class OutboxRelay: Service, Sendable {
         while !Task.isCancelled {
             let claimed: [Outbox.Row]
             do {
-                let (limit, seconds) = (batchSize, Int(claimDuration.components.seconds))
-                claimed = try await pool.transaction { try Outbox.claim(limit: limit, seconds: seconds, on: $0) }
+                let (limit, seconds, cap) = (batchSize, Int(claimDuration.components.seconds), maxRefusals)
+                claimed = try await pool.transaction { try Outbox.claim(limit: limit, seconds: seconds, maxRefusals: cap, on: $0) }
             } catch {
                 logger.warning("outbox claim failed", metadata: ["error": "\(error)"])
                 break
@@ -96,11 +100,17 @@ public final class OutboxRelay: Service, Sendable {
             let sent = results.filter { $0.1 == nil }.map(\.0)
             let failed = results.compactMap { id, error in error.map { (id, $0) } }
             do {
-                try await pool.transaction { connection in
+                let cap = maxRefusals
+                let givenUp = try await pool.transaction { connection -> [Int64] in
                     try Outbox.markPublished(sent, on: connection)
-                    for (id, error) in failed {
-                        try Outbox.markFailed(id, error: "\(error)", backOff: error.isRefusal, on: connection)
-                    }
+                    return try failed.filter { id, error in
+                        try Outbox.markFailed(id, error: "\(error)", refused: error.isRefusal, on: connection) >= cap
+                    }.map(\.0)
+                }
+                for id in givenUp {
+                    logger.error(
+                        "outbox row refused \(maxRefusals) times; left for an operator",
+                        metadata: ["outbox_id": "\(id)", "message_id": "\(claimed.first { $0.id == id }?.messageId.uuidString ?? "?")"])
                 }
             } catch {
                 logger.warning("outbox mark failed; rows will be published again", metadata: ["error": "\(error)"])
@@ -119,8 +129,12 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func recordBacklog() async {
-        if let backlog = try? await pool.withConnection({ try Outbox.backlog(on: $0) }) {
+        let cap = maxRefusals
+        if let (backlog, stuck) = try? await pool.withConnection({
+            (try Outbox.backlog(on: $0), try Outbox.stuck(maxRefusals: cap, on: $0))
+        }) {
             RuntimeMetrics.outboxBacklog.record(backlog)
+            RuntimeMetrics.outboxStuck.record(stuck)
         }
     }
 }

@@ -211,13 +211,29 @@ public final class QueueConsumer: Service, Sendable {
     }
 
     /// Moves a message to the queue's dead-letter queue with the error, its class, the attempts
-    /// and where it came from in headers, then acks the original.
+    /// and where it came from in headers, then acks the original. A command is marked failed
+    /// first: when that cannot be recorded (the database is down), the message goes back to the
+    /// queue instead, so a dead-lettered command is never left "pending".
     private func deadLetter(
         _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil,
         commandId: UUID? = nil
     ) async {
         let logger = logger ?? self.logger
         let queue = configuration.policy.name
+        if let commandId {
+            do {
+                // The customer sees a failure now; a replay that succeeds later overwrites it.
+                try await pool.transaction { connection in
+                    try Commands.fail(
+                        commandId, code: .processingFailed, message: "the command could not be processed; operators were alerted",
+                        on: connection)
+                }
+            } catch {
+                logger.warning("could not mark the command failed; requeueing instead of dead-lettering", metadata: ["error": "\(error)"])
+                await requeueAfterPause(delivery)
+                return
+            }
+        }
         var properties = delivery.properties
         properties.headers["x-error"] = .string(String(reason.prefix(2000)))
         properties.headers["x-error-class"] = .string(errorClass)
@@ -232,14 +248,6 @@ public final class QueueConsumer: Service, Sendable {
                 exchange: "", routingKey: configuration.policy.deadLetterQueue, properties: properties, body: delivery.body)
             consumerConnection.ack(delivery)
             RuntimeMetrics.deadLettered(queue, type).increment()
-            if let commandId {
-                // The customer sees a failure now; a replay that succeeds later overwrites it.
-                _ = try? await pool.transaction { connection in
-                    try Commands.fail(
-                        commandId, code: .processingFailed, message: "the command could not be processed; operators were alerted",
-                        on: connection)
-                }
-            }
             logger.error("dead-lettered", metadata: ["error_class": "\(errorClass)", "error": "\(reason)", "attempts": "\(attempt)"])
         } catch {
             logger.warning("could not dead-letter; requeueing", metadata: ["error": "\(error)"])

@@ -28,6 +28,7 @@ public enum PaymentsWorker {
             periodic: [
                 reconciler.job,
                 PaymentChannels.refreshJob(pool: resources.pool, tripay: tripay, every: settings.channelRefreshInterval),
+                TripayCallbacks.retentionJob(pool: resources.pool, keep: settings.retention),
             ])
     }
 }
@@ -39,6 +40,8 @@ public struct PaymentsSettings: Sendable {
     public var reconciliation: DepositReconciler.Settings
     public var unknownReferenceWindow: Duration
     public var channelRefreshInterval: Duration
+    /// How long the callback log is kept (ARMADA_RETENTION_DAYS, like the runtime's tables).
+    public var retention: Duration
 
     public init(_ environment: EnvironmentReader) throws {
         tripay = TripayConfiguration(
@@ -54,5 +57,6 @@ public struct PaymentsSettings: Sendable {
             maxBackoff: try environment.seconds("ARMADA_RECONCILE_MAX_BACKOFF_SECONDS", default: 3600, in: 1...604_800))
         unknownReferenceWindow = try environment.seconds("ARMADA_UNKNOWN_CALLBACK_WINDOW_SECONDS", default: 3600, in: 0...604_800)
         channelRefreshInterval = try environment.seconds("TRIPAY_CHANNELS_REFRESH_SECONDS", default: 600, in: 1...86_400)
+        retention = try environment.seconds("ARMADA_RETENTION_DAYS", default: 30, in: 1...3650) * 86_400
     }
 }

@@ -127,6 +127,23 @@ struct PromoEndToEndTests {
             admin, "POST", "/api/v1/admin/wallets/\(customerId)/adjustments", #"{"amount": -30000, "description": "too much"}"#)
         #expect((debit["error"] as? [String: Any])?["code"] as? String == "INSUFFICIENT_BALANCE")
         #expect(json(try await customer.send("GET", "/api/v1/wallet"))["balance"] as? Int == 25_000)
+        let cleared = try await run(
+            admin, "POST", "/api/v1/admin/promos",
+            #"{"code": "CLEAR\#(UUID().uuidString.prefix(5))", "name": "c", "type": "DEPOSIT_BONUS", "bonusType": "PERCENTAGE", "bonusValue": 5, "maxBonus": 1000, "maxTotalUses": 10}"#
+        )
+        let clearedId = try #require((cleared["result"] as? [String: Any])?["id"] as? String)
+        let patched = try await run(admin, "PATCH", "/api/v1/admin/promos/\(clearedId)", #"{"maxBonus": null, "name": "renamed"}"#)
+        let after = try #require(patched["result"] as? [String: Any], "\(patched)")
+        #expect(after["maxBonus"] == nil, "an explicit null clears the field")
+        #expect(after["maxTotalUses"] as? Int == 10, "an absent field stays")
+        #expect(after["name"] as? String == "renamed")
+        let welcomePercent = try await admin.send(
+            "POST", "/api/v1/admin/promos",
+            json:
+                #"{"code": "WPCT\#(UUID().uuidString.prefix(5))", "name": "w", "type": "WELCOME_BONUS", "bonusType": "PERCENTAGE", "bonusValue": 5}"#,
+            idempotencyKey: UUID().uuidString)
+        #expect(welcomePercent.status == 422)
+        #expect(errorCode(welcomePercent) == "VALIDATION_FAILED")
         let immutable = try await admin.send(
             "PATCH", "/api/v1/admin/promos/\(UUID().uuidString)", json: #"{"code": "NEW"}"#, idempotencyKey: UUID().uuidString)
         #expect(errorCode(immutable) == "PROMO_FIELD_IMMUTABLE")

@@ -24,14 +24,22 @@ enum InProcessIngress {
         return logger
     }()
 
-    static func withApplication(_ test: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        var configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
+    /// - Parameters:
+    ///   - amqpURL: an unreachable broker shows what a 202 promises without one.
+    ///   - databaseURL: an unreachable database shows the 503.
+    static func withApplication(
+        amqpURL: String = TestEnvironment.amqpURL, databaseURL: String = TestEnvironment.databaseURL,
+        _ test: @Sendable (any TestClientProtocol) async throws -> Void
+    ) async throws {
+        var configuration = try AMQPConfiguration(url: amqpURL)
         configuration.connectionName = "ingress-in-process"
         let broker = BrokerClient(configuration: configuration, logger: logger)
         broker.start()
-        try await broker.waitUntilConnected()
+        if amqpURL == TestEnvironment.amqpURL { try await broker.waitUntilConnected() }
         let dependencies = IngressDependencies(
-            pool: TestDatabase.pool(size: 2, name: "ingress-in-process"), broker: broker, registry: PrometheusCollectorRegistry(),
+            pool: PostgresPool(connectionString: databaseURL, size: 2, applicationName: "ingress-in-process", logger: logger),
+            broker: broker,
+            registry: PrometheusCollectorRegistry(),
             tripayPrivateKey: "in-process-fake-tripay-key", tokens: try await TokenVerifier.make(secret: secret, publicKeyPEM: nil),
             depositPolicy: DepositPolicy())
         let app = buildApplication(dependencies, port: 0, logger: logger)
@@ -201,6 +209,49 @@ struct IngressApplicationTests {
                     if let first { #expect(id == first, "a retried request gets the same command id") }
                     first = id
                 }
+            }
+        }
+    }
+
+    @Test("a command accepted while the broker is unreachable is still a promise: recorded with its message, a relay publishes it")
+    func acceptedWithoutBroker() async throws {
+        let customer = TestEnvironment.unique("cust")
+        let token = try await InProcessIngress.token(customer)
+        let commandId = Shared<String?>(nil)
+        try await InProcessIngress.withApplication(amqpURL: "amqp://guest:guest@127.0.0.1:1/%2f") { client in
+            try await client.execute(
+                uri: "/api/v1/me/contact", method: .put, headers: InProcessIngress.headers(token, key: UUID().uuidString),
+                body: ByteBuffer(string: #"{"email": "promise@example.test"}"#)
+            ) { response in
+                #expect(response.status == .accepted)
+                let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]
+                commandId.update { $0 = body?["commandId"] as? String }
+            }
+        }
+        let id = try #require(commandId.value.flatMap(UUID.init(uuidString:)))
+        let pool = TestDatabase.pool(size: 1, name: "ingress-promise")
+        #expect(try await pool.withConnection { try Outbox.isPublished(messageId: id, on: $0) } == false)
+        // A relay with a broker publishes it (any worker's relay would).
+        var configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
+        configuration.connectionName = "ingress-promise-relay"
+        let broker = BrokerClient(configuration: configuration, logger: InProcessIngress.logger)
+        broker.start()
+        try await broker.waitUntilConnected()
+        await OutboxRelay(pool: pool, broker: broker, logger: InProcessIngress.logger).publishPending()
+        let published = await eventually { (try? await pool.withConnection { try Outbox.isPublished(messageId: id, on: $0) }) == true }
+        #expect(published)
+        await broker.close()
+    }
+
+    @Test("with the database unreachable a read answers 503 JSON with Retry-After, never a bare 500")
+    func databaseDown() async throws {
+        let token = try await InProcessIngress.token(TestEnvironment.unique("cust"))
+        try await InProcessIngress.withApplication(databaseURL: "postgresql://armada@127.0.0.1:1/armada?connect_timeout=2") { client in
+            try await client.execute(uri: "/api/v1/wallet", method: .get, headers: InProcessIngress.headers(token)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(response.headers[.retryAfter] == "5")
+                let error = try errorBody(response)
+                #expect(error.code == "SERVICE_UNAVAILABLE")
             }
         }
     }

@@ -101,6 +101,27 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
+    @Test("a command whose message is dead-lettered is marked failed PROCESSING_FAILED")
+    func deadLetteredCommandFailed() async throws {
+        let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1) { _, _, _ in
+            throw UndecodableMessage(reason: "a bug the same bytes will hit again")
+        }
+        let key = TestEnvironment.unique("dead-command")
+        let commandId = UUID()
+        try await fixture.pool.withConnection { connection in
+            _ = try Commands.recordPending(
+                commandId, customerId: "runtime-tests", idempotencyKey: key, type: RuntimeCommand.messageType, requestHash: "h",
+                on: connection)
+        }
+        _ = try await fixture.send(key, commandId: commandId)
+        try await fixture.sendSentinelAndWait()
+        #expect(try await fixture.drainDeadLetters().count == 1)
+        let command = try await fixture.pool.withConnection { try Commands.find(commandId, customerId: "runtime-tests", on: $0) }
+        #expect(command?.status == .failed)
+        #expect(command?.errorCode == "PROCESSING_FAILED")
+        await fixture.stop()
+    }
+
     @Test("a rejection rolls the handler's writes back but for those it kept, is recorded with the inbox row, and is never retried")
     func rejectionRecorded() async throws {
         let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1) { message, context, _ in

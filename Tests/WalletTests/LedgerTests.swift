@@ -1,5 +1,6 @@
 import ArmadaTestSupport
 import Foundation
+import Messaging
 import Postgres
 import Testing
 import WalletContracts
@@ -34,6 +35,34 @@ struct LedgerTests {
         #expect(second == .alreadyApplied(entry))
         #expect(try await pool.withConnection { try Ledger.balance(of: customer, on: $0) } == 150_000)
         #expect(try await ledgerSum(customer, pool) == (150_000, 1))
+    }
+
+    @Test("a reference already posted for another customer or amount is an integrity error, never 'already applied'; overflow traps")
+    func referenceIntegrity() async throws {
+        let customer = TestEnvironment.unique("cust")
+        let deposit = UUID().uuidString
+        _ = try await pool.transaction {
+            try Ledger.credit(customer, amount: 150_000, reference: .deposit, referenceId: deposit, description: "t", on: $0)
+        }
+        await #expect(throws: LedgerIntegrityError.self) {
+            try await pool.transaction {
+                try Ledger.credit(customer, amount: 99_000, reference: .deposit, referenceId: deposit, description: "t", on: $0)
+            }
+        }
+        await #expect(throws: LedgerIntegrityError.self) {
+            try await pool.transaction {
+                try Ledger.credit(
+                    TestEnvironment.unique("other"), amount: 150_000, reference: .deposit, referenceId: deposit, description: "t", on: $0)
+            }
+        }
+        #expect(classify(LedgerIntegrityError("x")) == .poison, "dead-lettered for an operator, not retried")
+        await #expect(throws: LedgerIntegrityError.self) {
+            try await pool.transaction {
+                try Ledger.credit(
+                    customer, amount: Int64.max - 10, reference: .adminAdjustment, referenceId: UUID().uuidString, description: "t", on: $0)
+            }
+        }
+        #expect(try await pool.withConnection { try Ledger.balance(of: customer, on: $0) } == 150_000)
     }
 
     @Test("a debit larger than the balance fails with INSUFFICIENT_BALANCE, balance, required and deficit")

@@ -1,4 +1,5 @@
 import Foundation
+import Messaging
 import Postgres
 import Tripay
 
@@ -15,5 +16,14 @@ enum TripayCallbacks {
             """,
             messageId, callback.reference, callback.merchantRef, callback.status.rawValue, callback.totalAmount, callback.amountReceived,
             depositId, outcome, rawBody)
+    }
+
+    /// Prunes the callback log after `keep` (an exclusive hourly job).
+    static func retentionJob(pool: PostgresPool, keep: Duration) -> PeriodicJob {
+        PeriodicJob(name: "retention.tripay-callbacks", every: .seconds(3600), exclusive: true) { context in
+            let cutoff = context.now.addingTimeInterval(-Double(keep.components.seconds))
+            let pruned = try await Retention.prune(table: "tripay_callbacks", column: "handled_at", before: cutoff, pool: pool)
+            context.logger.info("retention: pruned the Tripay callback log", metadata: ["rows": "\(pruned)"])
+        }
     }
 }

@@ -36,6 +36,8 @@ struct ArmadaClaims: JWTPayload {
     var sub: SubjectClaim
     var role: String
     var exp: ExpirationClaim
+    var iss: IssuerClaim?
+    var aud: AudienceClaim?
 
     func verify(using algorithm: some JWTAlgorithm) throws {
         if exp.value < Date() { throw TokenExpired() }
@@ -45,45 +47,90 @@ struct ArmadaClaims: JWTPayload {
 struct TokenExpired: Error {}
 
 /// The keys tokens are verified with: HS256 with `ARMADA_JWT_SECRET` and/or RS256/ES256 with the
-/// PEM public key in `ARMADA_JWT_PUBLIC_KEY`.
+/// PEM public key in `ARMADA_JWT_PUBLIC_KEY`. Both may be configured at once: a token is checked
+/// against the key of the algorithm its header names. `ARMADA_JWT_ISSUER` and
+/// `ARMADA_JWT_AUDIENCE`, when set, must match the token's `iss` and be among its `aud`.
 public struct TokenVerifier: Sendable {
-    let keys: JWTKeyCollection
+    let hmacKeys: JWTKeyCollection?
+    let publicKeys: JWTKeyCollection?
+    /// The algorithm the public key verifies (RS256 or ES256).
+    let publicAlgorithm: String?
+    let issuer: String?
+    let audience: String?
 
-    public static func make(secret: String?, publicKeyPEM: String?) async throws -> TokenVerifier {
-        let keys = JWTKeyCollection()
-        var any = false
+    public static func make(secret: String?, publicKeyPEM: String?, issuer: String? = nil, audience: String? = nil) async throws
+        -> TokenVerifier
+    {
+        var hmacKeys: JWTKeyCollection?
+        var publicKeys: JWTKeyCollection?
+        var publicAlgorithm: String?
         if let secret, !secret.isEmpty {
             // HS256 with a key shorter than the hash output is weak; jwt-kit asserts on it.
             guard secret.utf8.count >= 32 else { throw TokenVerifierError.shortSecret }
+            let keys = JWTKeyCollection()
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-            any = true
+            hmacKeys = keys
         }
         if let pem = publicKeyPEM, !pem.isEmpty {
+            let keys = JWTKeyCollection()
             if let key = try? ES256PublicKey(pem: pem) {
                 await keys.add(ecdsa: key)
+                publicAlgorithm = "ES256"
             } else {
                 await keys.add(rsa: try Insecure.RSA.PublicKey(pem: pem), digestAlgorithm: .sha256)
+                publicAlgorithm = "RS256"
             }
-            any = true
+            publicKeys = keys
         }
-        guard any else { throw TokenVerifierError.noKey }
-        return TokenVerifier(keys: keys)
+        guard hmacKeys != nil || publicKeys != nil else { throw TokenVerifierError.noKey }
+        return TokenVerifier(
+            hmacKeys: hmacKeys, publicKeys: publicKeys, publicAlgorithm: publicAlgorithm, issuer: issuer?.nilIfEmpty,
+            audience: audience?.nilIfEmpty)
     }
 
     func verify(_ token: String) async throws -> Identity {
+        let invalid = APIError(.unauthorized, .invalidToken, "the token is malformed or not signed by a trusted key")
+        let keys: JWTKeyCollection?
+        switch Self.algorithm(of: token) {
+        case "HS256": keys = hmacKeys
+        case let algorithm? where algorithm == publicAlgorithm: keys = publicKeys
+        default: keys = nil
+        }
+        guard let keys else { throw invalid }
         let claims: ArmadaClaims
         do {
             claims = try await keys.verify(token, as: ArmadaClaims.self)
         } catch is TokenExpired {
             throw APIError(.unauthorized, .tokenExpired, "the token has expired")
         } catch {
-            throw APIError(.unauthorized, .invalidToken, "the token is malformed or not signed by a trusted key")
+            throw invalid
+        }
+        if let issuer, claims.iss?.value != issuer {
+            throw APIError(.unauthorized, .invalidToken, "the token was not issued by the expected issuer")
+        }
+        if let audience, !(claims.aud?.value.contains(audience) ?? false) {
+            throw APIError(.unauthorized, .invalidToken, "the token is not meant for this API (audience)")
         }
         guard let role = Identity.Role(rawValue: claims.role), !claims.sub.value.isEmpty else {
             throw APIError(.unauthorized, .invalidToken, "the token needs a sub and a role of customer or admin")
         }
         return Identity(customerId: claims.sub.value, role: role)
     }
+
+    /// The `alg` of a compact JWT's header; nil when it is not one.
+    static func algorithm(of token: String) -> String? {
+        guard let header = token.split(separator: ".", omittingEmptySubsequences: false).first else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["alg"] as? String
+    }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
 public enum TokenVerifierError: Error, CustomStringConvertible {

@@ -12,6 +12,8 @@ public struct IngressSettings: Sendable {
     public var tripayPrivateKey: String
     public var jwtSecret: String?
     public var jwtPublicKeyPEM: String?
+    public var jwtIssuer: String?
+    public var jwtAudience: String?
     public var deposits: DepositPolicy
 
     public init(_ environment: EnvironmentReader = EnvironmentReader()) throws {
@@ -20,6 +22,8 @@ public struct IngressSettings: Sendable {
         tripayPrivateKey = try environment.required("TRIPAY_PRIVATE_KEY")
         jwtSecret = environment.string("ARMADA_JWT_SECRET")
         jwtPublicKeyPEM = environment.string("ARMADA_JWT_PUBLIC_KEY")
+        jwtIssuer = environment.string("ARMADA_JWT_ISSUER")
+        jwtAudience = environment.string("ARMADA_JWT_AUDIENCE")
         deposits = try DepositPolicy(environment)
     }
 }
@@ -36,7 +40,9 @@ public enum IngressProcess {
             let broker = try Connections.broker(
                 settings.process, name: "armada-ingress-publisher", topology: try Topology.bundled(), logger: logger)
             let pool = Connections.pool(settings.process, name: "armada-ingress", size: 4, logger: logger)
-            let tokens = try await TokenVerifier.make(secret: settings.jwtSecret, publicKeyPEM: settings.jwtPublicKeyPEM)
+            let tokens = try await TokenVerifier.make(
+                secret: settings.jwtSecret, publicKeyPEM: settings.jwtPublicKeyPEM, issuer: settings.jwtIssuer,
+                audience: settings.jwtAudience)
             let app = buildApplication(
                 IngressDependencies(
                     pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,

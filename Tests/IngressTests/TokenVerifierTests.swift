@@ -9,11 +9,19 @@ struct TestClaims: JWTPayload {
     var sub: SubjectClaim
     var role: String
     var exp: ExpirationClaim
+    var iss: IssuerClaim?
+    var aud: AudienceClaim?
     func verify(using algorithm: some JWTAlgorithm) throws {}
 }
 
-func claims(_ customer: String = "cust-1", role: String = "customer", expiresIn: TimeInterval = 600) -> TestClaims {
-    TestClaims(sub: .init(value: customer), role: role, exp: .init(value: Date().addingTimeInterval(expiresIn)))
+func claims(
+    _ customer: String = "cust-1", role: String = "customer", expiresIn: TimeInterval = 600, issuer: String? = nil,
+    audience: String? = nil
+) -> TestClaims {
+    TestClaims(
+        sub: .init(value: customer), role: role, exp: .init(value: Date().addingTimeInterval(expiresIn)),
+        iss: issuer.map { .init(value: $0) },
+        aud: audience.map { .init(value: [$0]) })
 }
 
 func rejection(_ verifier: TokenVerifier, _ token: String) async -> String? {
@@ -74,6 +82,43 @@ struct TokenVerifierTests {
         let other = JWTKeyCollection()
         await other.add(hmac: HMACKey(from: String(repeating: "t", count: 40)), digestAlgorithm: .sha256)
         #expect(await rejection(verifier, try await other.sign(claims())) == "INVALID_TOKEN")
+    }
+
+    @Test("HS256 and ES256 configured together: each token verifies with the key of its own algorithm")
+    func bothAlgorithms() async throws {
+        let secret = String(repeating: "s", count: 40)
+        let hmac = JWTKeyCollection()
+        await hmac.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let ecKey = ES256PrivateKey()
+        let ec = JWTKeyCollection()
+        await ec.add(ecdsa: ecKey)
+        let verifier = try await TokenVerifier.make(secret: secret, publicKeyPEM: ecKey.publicKey.pemRepresentation)
+        #expect(try await verifier.verify(try await hmac.sign(claims("by-hmac"))).customerId == "by-hmac")
+        #expect(try await verifier.verify(try await ec.sign(claims("by-ec"))).customerId == "by-ec")
+        let stranger = JWTKeyCollection()
+        await stranger.add(ecdsa: ES256PrivateKey())
+        #expect(await rejection(verifier, try await stranger.sign(claims())) == "INVALID_TOKEN")
+    }
+
+    @Test("issuer and audience, when configured, must match")
+    func issuerAndAudience() async throws {
+        let secret = String(repeating: "s", count: 40)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let verifier = try await TokenVerifier.make(
+            secret: secret, publicKeyPEM: nil, issuer: "https://id.armada.test", audience: "armada-api")
+        let good = claims(issuer: "https://id.armada.test", audience: "armada-api")
+        #expect(try await verifier.verify(try await signer.sign(good)).customerId == "cust-1")
+        #expect(
+            await rejection(verifier, try await signer.sign(claims(issuer: "https://evil.test", audience: "armada-api"))) == "INVALID_TOKEN"
+        )
+        #expect(
+            await rejection(verifier, try await signer.sign(claims(issuer: "https://id.armada.test", audience: "other"))) == "INVALID_TOKEN"
+        )
+        #expect(await rejection(verifier, try await signer.sign(claims())) == "INVALID_TOKEN", "no iss, no aud")
+        // Not configured: not required.
+        let lenient = try await TokenVerifier.make(secret: secret, publicKeyPEM: nil)
+        #expect(try await lenient.verify(try await signer.sign(claims())).customerId == "cust-1")
     }
 
     @Test("configuration: no key, or an HS256 secret under 32 bytes, is refused at start")

@@ -77,9 +77,9 @@ public final class AMQPConnection {
         }
         socketDescriptor = amqp_get_sockfd(state)
 
-        let login = armada_amqp_login_plain(
+        let login = armada_amqp_login_plain_notify(
             state, arena.cString(configuration.virtualHost), 0, 131072, Int32(configuration.heartbeat),
-            arena.cString(configuration.user), arena.cString(configuration.password))
+            arena.cString(configuration.connectionName), arena.cString(configuration.user), arena.cString(configuration.password))
         if login.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION, login.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue {
             throw AMQPError(.configuration, "login refused for user '\(configuration.user)' on vhost '\(configuration.virtualHost)'")
         }
@@ -130,6 +130,15 @@ public final class AMQPConnection {
         }
         amqp_channel_close(state, scratchChannel, AMQP_REPLY_SUCCESS)
         return true
+    }
+
+    /// A synchronous round trip on the work channel (a passive declare of `amq.direct`): when it
+    /// returns, the broker has read everything sent before it, acks included.
+    public func roundTrip() throws {
+        let arena = CArena()
+        amqp_exchange_declare(
+            state, workChannel, arena.bytes("amq.direct"), arena.bytes("direct"), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil))
+        try check(amqp_get_rpc_reply(state), "exchange.declare passive amq.direct")
     }
 
     public func bindQueue(_ queue: String, exchange: String, routingKey: String) throws {

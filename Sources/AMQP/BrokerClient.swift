@@ -249,6 +249,11 @@ final class IOLoop: @unchecked Sendable {
     private var pending: [UInt64: PendingConfirm] = [:]
     private var registrations: [Int: ConsumerRegistration] = [:]
     private var consumersByTag: [String: Int] = [:]
+    /// Registrations the broker cancelled (queue deleted, leader moved): when to subscribe again,
+    /// and each one's next wait (doubling to 30 s while the broker keeps cancelling it; a
+    /// reconnect resets it).
+    private var resubscribeAt: [Int: ContinuousClock.Instant] = [:]
+    private var resubscribeDelay: [Int: Double] = [:]
     private var reconnectDelay: Double = 0.1
     private var nextConnectAttempt = ContinuousClock.now
     private var lastTimeoutScan = ContinuousClock.now
@@ -344,6 +349,7 @@ final class IOLoop: @unchecked Sendable {
                 for reply in closeReplies { reply.resume() }
                 return
             }
+            resubscribeDue()
             expireConfirms()
             waitAndReadEvents()
         }
@@ -359,6 +365,8 @@ final class IOLoop: @unchecked Sendable {
             try connection.enableConfirms()
             generation += 1
             self.connection = connection
+            resubscribeAt.removeAll()
+            resubscribeDelay.removeAll()
             for (id, registration) in registrations.sorted(by: { $0.key < $1.key }) {
                 let tag = try connection.consume(queue: registration.queue, prefetch: registration.prefetch)
                 consumersByTag[tag] = id
@@ -467,6 +475,28 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
+    private func resubscribeDue() {
+        guard let connection, !resubscribeAt.isEmpty else { return }
+        let now = ContinuousClock.now
+        for (id, at) in resubscribeAt where at <= now {
+            resubscribeAt[id] = nil
+            guard let registration = registrations[id] else { continue }
+            markBusy()
+            defer { markIdle() }
+            do {
+                let tag = try connection.consume(queue: registration.queue, prefetch: registration.prefetch)
+                consumersByTag[tag] = id
+                logger.info("subscribed again", metadata: ["queue": "\(registration.queue)"])
+            } catch {
+                // A queue that is gone closes the channel: the connection is rebuilt with its
+                // backoff, and every registration subscribes again then.
+                logger.warning("subscribing again failed", metadata: ["queue": "\(registration.queue)", "error": "\(error)"])
+                tearDown(error)
+                return
+            }
+        }
+    }
+
     private func waitAndReadEvents() {
         guard let connection else {
             // Not connected: sleep until the next attempt or until a request arrives.
@@ -532,10 +562,13 @@ final class IOLoop: @unchecked Sendable {
                 pending[match]?.returned = "unroutable (\(code) \(text))"
             }
         case .consumerCancelled(let tag):
-            logger.warning("broker cancelled a consumer", metadata: ["consumer_tag": "\(tag)"])
-            if let id = consumersByTag.removeValue(forKey: tag) {
-                registrations.removeValue(forKey: id)?.continuation.finish()
-            }
+            // The queue was deleted or its leader moved: subscribe again after a pause that
+            // grows, rather than ending the stream (and the worker) or retrying hot.
+            guard let id = consumersByTag.removeValue(forKey: tag), registrations[id] != nil else { return }
+            let delay = resubscribeDelay[id] ?? 1
+            resubscribeAt[id] = .now + .milliseconds(Int(delay * 1000))
+            resubscribeDelay[id] = min(delay * 2, 30)
+            logger.warning("broker cancelled a consumer; subscribing again", metadata: ["consumer_tag": "\(tag)", "in_s": "\(delay)"])
         case .other:
             break
         }
@@ -579,7 +612,13 @@ final class IOLoop: @unchecked Sendable {
     }
 
     private func shutdown() {
+        // Consumers cancelled (each waits for cancel-ok), then one synchronous round trip, so the
+        // acks sent before the close have reached the broker when the channel closes (RabbitMQ
+        // was seen to ignore acks that arrived just before a channel close).
         cancelAllConsumers()
+        if let connection, connection.isOpen {
+            do { try connection.roundTrip() } catch { logger.warning("round trip before close failed", metadata: ["error": "\(error)"]) }
+        }
         connection?.close()
         tearDown(AMQPError(.closed, "client closed"))
         // Requests that raced the close are refused, and so is every later one.

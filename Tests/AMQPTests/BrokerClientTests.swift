@@ -221,6 +221,35 @@ struct BrokerClientTests {
         await client.close()
     }
 
+    @Test(
+        "a consumer the broker cancels (its queue deleted) subscribes again once the queue is back; the stream goes on",
+        .timeLimit(.minutes(1)))
+    func resubscribesAfterBrokerCancel() async throws {
+        let queue = TestEnvironment.unique("test.cancelled")
+        let admin = try makeClient("cancelled-admin")
+        try await admin.waitUntilConnected()
+        try await admin.perform { try $0.declareQueue(queue, type: .classic) }
+        let client = try makeClient("cancelled")
+        try await client.waitUntilConnected()
+        try await admin.waitUntilConnected()
+        let deliveries = client.consume(queue: queue, prefetch: 10)
+        var iterator = deliveries.makeAsyncIterator()
+        try await admin.publish(exchange: "", routingKey: queue, properties: MessageProperties(messageId: "before"), body: [1])
+        let before = await iterator.next()
+        #expect(before?.properties.messageId == "before")
+        if let before { client.ack(before) }
+        // Deleted under the consumer (the broker sends basic.cancel), then declared again.
+        try await admin.perform { try $0.deleteQueue(queue) }
+        try await admin.perform { try $0.declareQueue(queue, type: .classic) }
+        try await admin.publish(exchange: "", routingKey: queue, properties: MessageProperties(messageId: "after"), body: [2])
+        let after = await iterator.next()
+        #expect(after?.properties.messageId == "after", "the same stream delivers again")
+        if let after { client.ack(after) }
+        await client.close()
+        await admin.close()
+        await deleteQueues([queue])
+    }
+
     @Test("AMQP_URL parsing: vhost, TLS scheme, defaults, heartbeat")
     func urlParsing() throws {
         let plain = try AMQPConfiguration(url: "amqp://u:p%40ss@broker.local:5673/%2f?heartbeat=7")

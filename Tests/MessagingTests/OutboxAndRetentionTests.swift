@@ -71,13 +71,15 @@ struct OutboxAndRetentionTests {
             guard let row = try $0.query("SELECT id FROM outbox WHERE message_id = $1", id).first else { throw TestFailure("no row") }
             return try row.decode("id")
         }
-        let attempts = try await pool.withConnection {
-            try Outbox.markFailed(rowId, error: "AMQP notConnected", refused: false, on: $0)
+        // In one transaction: the row stays locked, so no other relay (SKIP LOCKED) claims it between.
+        let (attempts, free) = try await pool.transaction { connection in
+            (
+                try Outbox.markFailed(rowId, error: "AMQP notConnected", refused: false, on: connection),
+                try connection.query("SELECT claimed_until IS NULL AS free FROM outbox WHERE id = $1", rowId).first?.decode(
+                    "free", as: Bool.self)
+            )
         }
         #expect(attempts == 0)
-        let free = try await pool.withConnection {
-            try $0.query("SELECT claimed_until IS NULL AS free FROM outbox WHERE message_id = $1", id).first?.decode("free", as: Bool.self)
-        }
         #expect(free == true)
         try await pool.withConnection { try $0.execute("DELETE FROM outbox WHERE message_id = $1", id) }
     }

@@ -152,6 +152,26 @@ struct TripayCallbackHandlerTests {
         #expect(try await h.flags(deposit.id).map(\.flag) == ["PAID_TWICE"])
     }
 
+    @Test("the raw callback body is stored byte for byte: spacing, key order and escapes as Tripay sent them")
+    func rawBodyByteForByte() async throws {
+        let h = CallbackHarness()
+        _ = try await h.deposit()
+        let raw =
+            "{ \"status\" : \"PAID\",\n  \"reference\":\"\(h.reference)\", \"merchant_ref\":\"x\", \"total_amount\": 154250, \"amount_received\":150000, \"note\":\"caf\\u00e9 \u{e9}\", \"paid_at\": \"1764058530\" }"
+        let envelope = Envelope(
+            id: TripayCallbackReceived.messageID(reference: h.reference, status: "PAID"),
+            data: TripayCallbackReceived(rawBody: raw, receivedAt: Date()), occurredAt: Date())
+        // Through the wire format and back, as the queue carries it.
+        let carried = try MessageCoding.decoder().decode(Envelope<TripayCallbackReceived>.self, from: Data(try envelope.encoded()))
+        try await h.handle(carried)
+        let reference = h.reference
+        let stored = try await h.pool.withConnection {
+            try $0.query("SELECT raw_body FROM tripay_callbacks WHERE reference = $1", reference).first?.decode("raw_body", as: String.self)
+        }
+        #expect(stored.map { Array($0.utf8) } == Array(raw.utf8))
+        #expect(try await h.balance() == 150_000)
+    }
+
     @Test("a total_amount that differs from the deposit is flagged, never credited")
     func amountMismatch() async throws {
         let h = CallbackHarness()
@@ -228,6 +248,23 @@ struct TripaySignatureTests {
             TripaySignature.transaction(
                 merchantCode: "T0001", merchantRef: "INV55567", amount: 1_500_000, privateKey: "ytf6ooi2gmlNPfpchd94jDOk8hRWOu")
                 == "9f167eba844d1fcb369404e2bda53702e2f78f7aa12e91da6715414e65b8c86a")
+    }
+
+    @Test("the callback signature matches openssl's HMAC-SHA256 over the same bytes (computed outside the code under test)")
+    func opensslVector() async throws {
+        let body = #"{"reference":"T0001X","merchant_ref":"DEP-1","status":"PAID","total_amount":154250,"note":"\u00e9 é"}"#
+        let key = "test-fake-private-key"
+        let file = NSTemporaryDirectory() + "armada-callback-\(UUID().uuidString).json"
+        try Data(body.utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (status, output) = try await ChildProcess.run("/usr/bin/openssl", ["dgst", "-sha256", "-hmac", key, file])
+        #expect(status == 0, "\(output)")
+        let expected = try #require(output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(TripaySignature.callback(body: Array(body.utf8), privateKey: key) == expected)
+        // And a vector computed once with `printf '%s' '{"reference":"T1","status":"PAID"}' | openssl dgst -sha256 -hmac test-fake-private-key`.
+        #expect(
+            TripaySignature.callback(body: Array(#"{"reference":"T1","status":"PAID"}"#.utf8), privateKey: key)
+                == "ef1b5833abc9ed54cc158a7b326620ac890f2e055e2d745f350411ae83af3ef0")
     }
 
     @Test("a callback signature verifies over the exact bytes and nothing else")

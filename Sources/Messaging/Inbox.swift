@@ -30,3 +30,19 @@ public enum Inbox {
         ).first.map { (try $0.decode("outcome"), try $0.decode("error_code")) }
     }
 }
+
+/// The `delivery_copies` table: the copies of a delivery the runtime published (a retry, an
+/// "again", a dead letter), so a redelivered original whose ack was lost is not copied twice.
+enum DeliveryCopies {
+    static func exists(consumer: String, messageId: String, copy: String, on connection: PGConnection) throws -> Bool {
+        try !connection.query(
+            "SELECT 1 AS x FROM delivery_copies WHERE consumer = $1 AND message_id = $2 AND copy = $3", consumer, messageId, copy
+        ).isEmpty
+    }
+
+    static func record(consumer: String, messageId: String, copy: String, on connection: PGConnection) throws {
+        try connection.execute(
+            "INSERT INTO delivery_copies (consumer, message_id, copy) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", consumer, messageId,
+            copy)
+    }
+}

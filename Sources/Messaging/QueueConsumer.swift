@@ -167,7 +167,7 @@ public final class QueueConsumer: Service, Sendable {
         properties.headers[Self.againHeader] = .int(Int64(waits))
         properties.headers["x-again-reason"] = .string(String(reason.prefix(500)))
         do {
-            try await publisher.publish(exchange: "", routingKey: tier.queue, properties: properties, body: delivery.body)
+            try await forwardOnce(delivery, copy: "again-\(waits)", to: tier.queue, properties: properties)
             consumerConnection.ack(delivery)
             RuntimeMetrics.again(configuration.policy.name, header.type).increment()
             logger.info(
@@ -192,7 +192,7 @@ public final class QueueConsumer: Service, Sendable {
                 properties.headers[Self.attemptHeader] = .int(Int64(failedAttempts))
                 properties.headers["x-last-error"] = .string(String("\(error)".prefix(500)))
                 do {
-                    try await publisher.publish(exchange: "", routingKey: delayQueue, properties: properties, body: delivery.body)
+                    try await forwardOnce(delivery, copy: "retry-\(failedAttempts)", to: delayQueue, properties: properties)
                     consumerConnection.ack(delivery)
                     RuntimeMetrics.retried(configuration.policy.name, header.type).increment()
                     logger.warning(
@@ -244,8 +244,7 @@ public final class QueueConsumer: Service, Sendable {
         properties.headers["x-dead-lettered-at"] = .string(ISO8601DateFormatter().string(from: Date()))
         if properties.type == nil { properties.type = type }
         do {
-            try await publisher.publish(
-                exchange: "", routingKey: configuration.policy.deadLetterQueue, properties: properties, body: delivery.body)
+            try await forwardOnce(delivery, copy: "dead", to: configuration.policy.deadLetterQueue, properties: properties)
             consumerConnection.ack(delivery)
             RuntimeMetrics.deadLettered(queue, type).increment()
             logger.error("dead-lettered", metadata: ["error_class": "\(errorClass)", "error": "\(reason)", "attempts": "\(attempt)"])
@@ -257,6 +256,26 @@ public final class QueueConsumer: Service, Sendable {
 }
 
 extension QueueConsumer {
+    /// Publishes a copy of a delivery (to a delay tier or the dead-letter queue) once. If the
+    /// original's ack was lost after an earlier copy was confirmed, the broker delivers the
+    /// original again (`redelivered`): the recorded copy is not published a second time.
+    func forwardOnce(_ delivery: Delivery, copy: String, to queue: String, properties: MessageProperties) async throws {
+        let consumer = configuration.consumerName
+        let key = delivery.properties.messageId
+        if delivery.redelivered, let key,
+            try await pool.withConnection({ try DeliveryCopies.exists(consumer: consumer, messageId: key, copy: copy, on: $0) })
+        {
+            logger.notice(
+                "a copy of this delivery was published before its ack was lost; not publishing it again", metadata: ["copy": "\(copy)"])
+            return
+        }
+        try await publisher.publish(exchange: "", routingKey: queue, properties: properties, body: delivery.body)
+        if let key {
+            // Best effort: without the record a lost ack could make one more copy, never fewer.
+            try? await pool.withConnection { try DeliveryCopies.record(consumer: consumer, messageId: key, copy: copy, on: $0) }
+        }
+    }
+
     /// Gives a delivery back when its outcome could not be recorded or forwarded (the database
     /// or the publishing connection is down). Waiting first keeps a short outage from becoming a
     /// hot redelivery loop that burns through the queue's delivery limit; the wait grows with the

@@ -16,7 +16,8 @@ public enum Retention {
             let cutoff = context.now.addingTimeInterval(-Double(keep.components.seconds))
             let inbox = try await prune(table: "inbox", column: "processed_at", before: cutoff, pool: pool)
             let outbox = try await prune(table: "outbox", column: "published_at", before: cutoff, pool: pool)
-            context.logger.info("retention: pruned", metadata: ["inbox": "\(inbox)", "outbox": "\(outbox)"])
+            let copies = try await prune(table: "delivery_copies", column: "created_at", before: cutoff, pool: pool)
+            context.logger.info("retention: pruned", metadata: ["inbox": "\(inbox)", "outbox": "\(outbox)", "copies": "\(copies)"])
         }
     }
 

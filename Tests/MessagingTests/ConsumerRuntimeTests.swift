@@ -53,6 +53,31 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
+    @Test("a redelivered message whose retry copy was published before its ack was lost is not copied again")
+    func lostAckDoesNotDuplicateTheRetryCopy() async throws {
+        let fixture = try await RuntimeFixture(maxAttempts: 3, delayTiersSeconds: [30], concurrency: 1, startConsuming: false) { _, _, _ in
+            throw Outage(description: "still down")
+        }
+        let key = TestEnvironment.unique("lost-ack")
+        let sent = try await fixture.send(key)
+        // A real redelivery: taken, not acked, given back.
+        let taken = try #require(try await fixture.probe.perform { try $0.get(queue: fixture.policy.name) })
+        let tag = taken.deliveryTag
+        try await fixture.probe.perform { try $0.nack(tag, requeue: true) }
+        // What an earlier run left when its ack was lost: the retry copy, published and recorded.
+        let consumer = fixture.consumerName
+        try await fixture.pool.withConnection { connection in
+            try connection.execute(
+                "INSERT INTO delivery_copies (consumer, message_id, copy) VALUES ($1, $2, 'retry-1')", consumer, sent.id.uuidString)
+        }
+        fixture.start()
+        try await fixture.sendSentinelAndWait()
+        #expect(fixture.invocations.value[key] == 1)
+        #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: 30)) == 0, "no second copy in the delay tier")
+        #expect(try await fixture.depth(fixture.policy.name) == 0, "the redelivered original was acked")
+        await fixture.stop()
+    }
+
     @Test("a transient failure that clears on a retry takes effect once")
     func transientThenSuccess() async throws {
         let fixture = try await RuntimeFixture(maxAttempts: 5, delayTiersSeconds: [1]) { message, context, run in

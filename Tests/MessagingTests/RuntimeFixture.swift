@@ -62,11 +62,12 @@ final class RuntimeFixture: Sendable {
     let relay: OutboxRelay
     let invocations = Shared<[String: Int]>([:])
     private let running: Shared<Task<Void, Error>?> = Shared(nil)
+    private let consumer: QueueConsumer
 
     /// - Parameter concurrency: 1 makes the consumer take messages one at a time, in queue order,
     ///   so a sentinel sent after a message is handled after it.
     init(
-        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2], concurrency: Int = 4,
+        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2], concurrency: Int = 4, startConsuming: Bool = true,
         script: @escaping @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> HandlerOutcome
     ) async throws {
         let queue = TestEnvironment.unique("test.runtime")
@@ -95,10 +96,16 @@ final class RuntimeFixture: Sendable {
         }
         relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
         let handler = ScriptedHandler(invocations: invocations, script: script)
-        let consumer = QueueConsumer(
+        consumer = QueueConsumer(
             configuration: ConsumerConfiguration(policy: policy, consumerName: "runtime-tests-\(queue)", concurrency: concurrency),
             consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: [AnyMessageHandler(handler)],
             relay: nil, logger: logger)
+        if startConsuming { start() }
+    }
+
+    /// Starts the consumer (when the fixture was made with `startConsuming: false`).
+    func start() {
+        let consumer = self.consumer
         running.update { $0 = Task { try await consumer.run() } }
     }
 

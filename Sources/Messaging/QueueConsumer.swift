@@ -212,8 +212,9 @@ public final class QueueConsumer: Service, Sendable {
 
     /// Moves a message to the queue's dead-letter queue with the error, its class, the attempts
     /// and where it came from in headers, then acks the original. A command is marked failed
-    /// first: when that cannot be recorded (the database is down), the message goes back to the
-    /// queue instead, so a dead-lettered command is never left "pending".
+    /// first; when the database cannot record that, the message is dead-lettered all the same
+    /// (requeueing would only end at the broker's delivery limit, with less said): the command
+    /// shows "pending" until a replay settles it, and `armada_commands_unmarked_total` counts it.
     private func deadLetter(
         _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil,
         commandId: UUID? = nil
@@ -229,9 +230,10 @@ public final class QueueConsumer: Service, Sendable {
                         on: connection)
                 }
             } catch {
-                logger.warning("could not mark the command failed; requeueing instead of dead-lettering", metadata: ["error": "\(error)"])
-                await requeueAfterPause(delivery)
-                return
+                logger.error(
+                    "could not mark the command failed; dead-lettering it all the same",
+                    metadata: ["error": "\(error)", "command_id": "\(commandId)"])
+                RuntimeMetrics.commandsUnmarked.increment()
             }
         }
         var properties = delivery.properties
@@ -262,12 +264,19 @@ extension QueueConsumer {
     func forwardOnce(_ delivery: Delivery, copy: String, to queue: String, properties: MessageProperties) async throws {
         let consumer = configuration.consumerName
         let key = delivery.properties.messageId
-        if delivery.redelivered, let key,
-            try await pool.withConnection({ try DeliveryCopies.exists(consumer: consumer, messageId: key, copy: copy, on: $0) })
-        {
-            logger.notice(
-                "a copy of this delivery was published before its ack was lost; not publishing it again", metadata: ["copy": "\(copy)"])
-            return
+        // A replayed dead letter starts a new life: its copies are told apart from the first life's.
+        let copy = copy + (delivery.properties.headers["x-replayed-at"]?.stringValue.map { "@" + $0 } ?? "")
+        if delivery.redelivered, let key {
+            // Best effort: without the database the copy is published (the inbox absorbs a
+            // duplicate), never skipped.
+            let recorded = try? await pool.withConnection {
+                try DeliveryCopies.exists(consumer: consumer, messageId: key, copy: copy, on: $0)
+            }
+            if recorded == true {
+                logger.notice(
+                    "a copy of this delivery was published before its ack was lost; not publishing it again", metadata: ["copy": "\(copy)"])
+                return
+            }
         }
         try await publisher.publish(exchange: "", routingKey: queue, properties: properties, body: delivery.body)
         if let key {

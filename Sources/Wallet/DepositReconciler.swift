@@ -7,7 +7,8 @@ import Tripay
 import WalletContracts
 
 /// Finishes deposits whose callback never came (DOMAIN.md, fixed: Tripay retries a callback only
-/// 3 times). Each round claims at most `batch` PENDING, unflagged deposits older than `after`
+/// 3 times). Each round claims at most `batch` PENDING deposits (unflagged, or flagged only for a
+/// duplicate Tripay transaction) and CANCELED ones still payable at Tripay, older than `after`
 /// whose next check is due (each deposit's checks back off, doubling from `interval` to
 /// `maxBackoff`), asks Tripay's `transaction/detail` about each, and publishes the callback that
 /// Tripay's answer implies (`ReconcileDecision`) for `TripayCallbackHandler` to apply by the
@@ -64,8 +65,8 @@ public struct DepositReconciler: Sendable {
         let settings = self.settings
         let candidates = try await pool.transaction { connection in
             try Deposits.claimForReconciliation(
-                olderThan: olderThan, now: now, interval: settings.interval, maxBackoff: settings.maxBackoff, limit: settings.batch,
-                on: connection)
+                olderThan: olderThan, now: now, interval: settings.interval, maxBackoff: settings.maxBackoff,
+                grace: settings.expiryGrace, limit: settings.batch, on: connection)
         }
         var published = 0
         for candidate in candidates {

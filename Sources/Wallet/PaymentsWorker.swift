@@ -40,7 +40,7 @@ public struct PaymentsSettings: Sendable {
     public var reconciliation: DepositReconciler.Settings
     public var unknownReferenceWindow: Duration
     public var channelRefreshInterval: Duration
-    /// How long the callback log is kept (ARMADA_RETENTION_DAYS, like the runtime's tables).
+    /// How long the Tripay callback log, a record of money, is kept (ARMADA_CALLBACK_LOG_RETENTION_DAYS).
     public var retention: Duration
 
     public init(_ environment: EnvironmentReader) throws {
@@ -57,6 +57,6 @@ public struct PaymentsSettings: Sendable {
             maxBackoff: try environment.seconds("ARMADA_RECONCILE_MAX_BACKOFF_SECONDS", default: 3600, in: 1...604_800))
         unknownReferenceWindow = try environment.seconds("ARMADA_UNKNOWN_CALLBACK_WINDOW_SECONDS", default: 3600, in: 0...604_800)
         channelRefreshInterval = try environment.seconds("TRIPAY_CHANNELS_REFRESH_SECONDS", default: 600, in: 1...86_400)
-        retention = try environment.seconds("ARMADA_RETENTION_DAYS", default: 30, in: 1...3650) * 86_400
+        retention = try environment.seconds("ARMADA_CALLBACK_LOG_RETENTION_DAYS", default: 400, in: 30...3650) * 86_400
     }
 }

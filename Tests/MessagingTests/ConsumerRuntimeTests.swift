@@ -75,6 +75,29 @@ struct ConsumerRuntimeTests {
         #expect(fixture.invocations.value[key] == 1)
         #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: 30)) == 0, "no second copy in the delay tier")
         #expect(try await fixture.depth(fixture.policy.name) == 0, "the redelivered original was acked")
+
+        await fixture.stop()
+    }
+
+    @Test("a replayed dead letter is a new life: a copy recorded in its first life does not stop its retry")
+    func replayedLifeGetsItsOwnCopy() async throws {
+        let fixture = try await RuntimeFixture(maxAttempts: 3, delayTiersSeconds: [30], concurrency: 1, startConsuming: false) { _, _, _ in
+            throw Outage(description: "still down")
+        }
+        let key = TestEnvironment.unique("replayed")
+        let sent = try await fixture.send(key, headers: ["x-replayed-at": .string("2026-11-25T20:00:00Z")])
+        let taken = try #require(try await fixture.probe.perform { try $0.get(queue: fixture.policy.name) })
+        let tag = taken.deliveryTag
+        try await fixture.probe.perform { try $0.nack(tag, requeue: true) }
+        // The first life's retry copy, recorded before it was dead-lettered and replayed.
+        let consumer = fixture.consumerName
+        try await fixture.pool.withConnection { connection in
+            try connection.execute(
+                "INSERT INTO delivery_copies (consumer, message_id, copy) VALUES ($1, $2, 'retry-1')", consumer, sent.id.uuidString)
+        }
+        fixture.start()
+        try await fixture.sendSentinelAndWait()
+        #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: 30)) == 1, "the replayed life got its retry copy")
         await fixture.stop()
     }
 

@@ -111,9 +111,13 @@ final class RuntimeFixture: Sendable {
 
     var consumerName: String { "runtime-tests-\(policy.name)" }
 
-    func send(_ key: String, id: UUID = UUID(), commandId: UUID? = nil) async throws -> Envelope<RuntimeCommand> {
+    func send(_ key: String, id: UUID = UUID(), commandId: UUID? = nil, headers: [String: HeaderValue] = [:]) async throws
+        -> Envelope<RuntimeCommand>
+    {
         let envelope = Envelope(id: id, data: RuntimeCommand(key: key), occurredAt: Date(), commandId: commandId)
-        try await publishRaw(try envelope.encoded(), messageId: id.uuidString)
+        var properties = MessageProperties(messageId: id.uuidString)
+        properties.headers = headers
+        try await probe.publish(exchange: "", routingKey: policy.name, properties: properties, body: try envelope.encoded())
         return envelope
     }
 

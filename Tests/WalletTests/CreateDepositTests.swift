@@ -67,6 +67,19 @@ struct CreateDepositTests {
         }
     }
 
+    @Test("a delivery after the deposit was recorded (its inbox row pruned) finds the deposit and never calls Tripay again")
+    func recordedDepositIsNotCreatedAgain() async throws {
+        try await withSimulator { tripay, _ in
+            let handler = CreateDepositHandler(tripay: tripay, policy: DepositPolicy())
+            let envelope = command()
+            #expect(try await run(handler, envelope) == .applied(sent: 0))
+            let id = envelope.id
+            try await pool.withConnection { try $0.execute("DELETE FROM inbox WHERE message_id = $1", id) }
+            #expect(try await run(handler, envelope) == .applied(sent: 0))
+            #expect(try await tripay.transactions(merchantRef: Deposit.merchantRef(for: envelope.data.depositId)).count == 1)
+        }
+    }
+
     @Test("after a crash that followed Tripay's answer, the next attempt adopts that transaction instead of creating another")
     func adoptsAfterCrash() async throws {
         try await withSimulator { tripay, _ in
@@ -117,6 +130,9 @@ struct CreateDepositTests {
             let depositId = envelope.data.depositId
             let deposit = try await pool.withConnection { try Deposits.find(id: depositId, on: $0) }
             #expect(deposit?.status == .failed)
+            let customer = envelope.data.customerId
+            let view = try await pool.withConnection { try Deposits.view(depositId, customerId: customer, on: $0) }
+            #expect(view?.payCode == nil && view?.checkoutUrl == nil && view?.qrString == nil, "a refused deposit shows no way to pay it")
             #expect(try await pool.withConnection { try Deposits.flags(depositId, on: $0) }.map(\.flag) == ["FEE_MISMATCH"])
         }
     }

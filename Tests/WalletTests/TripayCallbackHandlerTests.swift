@@ -152,6 +152,17 @@ struct TripayCallbackHandlerTests {
         #expect(try await h.flags(deposit.id).map(\.flag) == ["PAID_TWICE"])
     }
 
+    @Test("EXPIRED for another transaction of the deposit's merchant_ref leaves the deposit as it is")
+    func otherTransactionExpiredIgnored() async throws {
+        let h = CallbackHarness()
+        let deposit = try await h.deposit()
+        let other = try h.callback(.expired, reference: "T0001OTHER" + UUID().uuidString.prefix(8), merchantRef: deposit.merchantRef)
+        #expect(try await h.handle(other) == .applied(sent: 0))
+        #expect(try await h.status().status == "PENDING", "its own transaction may still be paid")
+        try await h.handle(h.callback(.paid))
+        #expect(try await h.balance() == 150_000)
+    }
+
     @Test("the raw callback body is stored byte for byte: spacing, key order and escapes as Tripay sent them")
     func rawBodyByteForByte() async throws {
         let h = CallbackHarness()

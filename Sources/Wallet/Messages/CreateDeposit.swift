@@ -60,11 +60,15 @@ public struct CreateDepositHandler: PreparingMessageHandler {
         let merchantRef = Deposit.merchantRef(for: command.depositId)
         let holder = UUID()
         let (depositId, seconds) = (command.depositId, leaseSeconds)
-        guard
-            let attempt = try await context.pool.transaction({ connection in
-                try Deposits.leaseCreate(depositId, merchantRef: merchantRef, holder: holder, forSeconds: seconds, on: connection)
-            })
-        else {
+        // The lease and a look for the deposit in one transaction: a delivery that comes after
+        // another recorded the deposit (its inbox row pruned, or it passed the inbox check just
+        // before that commit) finds the deposit instead of creating at Tripay again.
+        let lease = try await context.pool.transaction { connection -> (attempt: Int?, recorded: DepositView?) in
+            if let view = try Deposits.view(depositId, customerId: customerId, on: connection) { return (nil, view) }
+            return (try Deposits.leaseCreate(depositId, merchantRef: merchantRef, holder: holder, forSeconds: seconds, on: connection), nil)
+        }
+        if let recorded = lease.recorded { return .finished(try .done(recorded)) }
+        guard let attempt = lease.attempt else {
             return .finished(
                 .again(
                     after: .seconds(5), until: context.time.runAt.addingTimeInterval(Double(seconds) * 3),
@@ -74,11 +78,13 @@ public struct CreateDepositHandler: PreparingMessageHandler {
             if attempt > 1 {
                 // An earlier attempt may have reached Tripay: adopt what it made.
                 let existing = try await tripay.transactions(merchantRef: merchantRef)
-                if let first = existing.first {
+                // A paid one first, then one still payable, then the oldest.
+                let adopted = existing.first { $0.status == "PAID" } ?? existing.first { $0.status == "UNPAID" } ?? existing.first
+                if let adopted {
                     context.logger.notice(
                         "adopting the transaction an earlier attempt made",
-                        metadata: ["reference": "\(first.reference)", "found": "\(existing.count)"])
-                    return .ready(Created(transaction: first, channel: channel, duplicates: existing.count - 1))
+                        metadata: ["reference": "\(adopted.reference)", "found": "\(existing.count)"])
+                    return .ready(Created(transaction: adopted, channel: channel, duplicates: existing.count - 1))
                 }
             }
             let contact = try await context.pool.withConnection { try Customers.contact(customerId, on: $0) }
@@ -93,8 +99,8 @@ public struct CreateDepositHandler: PreparingMessageHandler {
             try? await context.pool.withConnection { try Deposits.releaseCreate(depositId, holder: holder, on: $0) }
             return .finished(.rejected(.tripayRejected, reason))
         } catch {
-            // Ambiguous (a timeout may hide a created transaction): the next attempt looks first.
-            try? await context.pool.withConnection { try Deposits.releaseCreate(depositId, holder: holder, on: $0) }
+            // Ambiguous (a timeout may hide a transaction Tripay is still creating): the lease is
+            // kept until it runs out, so the next attempt looks only after Tripay had time.
             throw error
         }
     }
@@ -117,9 +123,12 @@ public struct CreateDepositHandler: PreparingMessageHandler {
             // (FAILED, with Tripay's reference) flagged for an operator.
             let detail =
                 "Tripay fee_customer \(transaction.feeCustomer) and total \(transaction.amount); the \(created.channel.code) rule gives \(expectedFee)"
+            // Without its payment instructions: the customer must not pay a refused deposit.
+            var refused = new
+            (refused.payCode, refused.checkoutURL, refused.payURL, refused.qrString) = (nil, nil, nil, nil)
             context.keepEvenIfRejected { connection in
                 try Deposits.finishCreate(command.depositId, on: connection)
-                if let deposit = try Deposits.insert(new, status: .failed, on: connection) {
+                if let deposit = try Deposits.insert(refused, status: .failed, on: connection) {
                     try Deposits.flag(deposit.id, .feeMismatch, detail: detail, on: connection)
                 }
             }

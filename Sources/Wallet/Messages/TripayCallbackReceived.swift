@@ -127,6 +127,9 @@ public struct TripayCallbackHandler: MessageHandler {
                 id: MessageID.derive("deposit-paid", deposit.id.uuidString), correlationId: callback.reference)
             return late ? .paidAfterClose : .credited
         case .expired, .failed:
+            // Another transaction of the deposit's merchant_ref ended: the deposit's own one may
+            // still be paid, so the deposit stays as it is.
+            guard callback.reference == deposit.reference else { return .ignored }
             let target: DepositStatus = callback.status == .expired ? .expired : .failed
             guard try Deposits.transition(deposit.id, from: .pending, to: target, on: connection) else { return .ignored }
             try context.send(

@@ -211,8 +211,10 @@ extension Deposits {
     /// Claims up to `limit` PENDING, unflagged deposits created before `olderThan` whose next
     /// check is due at `now` (`SKIP LOCKED`: several workers share the work), and sets each one's
     /// next check after a backoff that doubles with its checks, from `interval` up to `maxBackoff`.
+    /// Also CANCELED deposits until their expiry plus `grace` (Tripay's transaction stays payable
+    /// after a customer cancels here), and PENDING ones flagged only for a duplicate transaction.
     static func claimForReconciliation(
-        olderThan: Date, now: Date, interval: Duration, maxBackoff: Duration, limit: Int, on connection: PGConnection
+        olderThan: Date, now: Date, interval: Duration, maxBackoff: Duration, grace: Duration, limit: Int, on connection: PGConnection
     ) throws -> [ReconcileCandidate] {
         try connection.query(
             """
@@ -220,12 +222,15 @@ extension Deposits {
                 next_reconcile_at = $2 + make_interval(secs => least($5, $4 * power(2, least(reconcile_attempts, 20))))
             WHERE id IN (
                 SELECT id FROM deposits
-                WHERE status = 'PENDING' AND flag IS NULL AND reference IS NOT NULL AND created_at < $1
+                WHERE reference IS NOT NULL AND created_at < $1
+                  AND ((status = 'PENDING' AND (flag IS NULL OR flag = 'MULTIPLE_TRIPAY_TRANSACTIONS'))
+                       OR (status = 'CANCELED' AND expires_at + make_interval(secs => $6) > $2))
                   AND (next_reconcile_at IS NULL OR next_reconcile_at <= $2)
                 ORDER BY next_reconcile_at NULLS FIRST, created_at LIMIT $3
                 FOR UPDATE SKIP LOCKED)
             RETURNING id, reference, merchant_ref, total_amount, amount, expires_at
-            """, olderThan, now, limit, Double(interval.components.seconds), Double(maxBackoff.components.seconds)
+            """, olderThan, now, limit, Double(interval.components.seconds), Double(maxBackoff.components.seconds),
+            Double(grace.components.seconds)
         ).map {
             ReconcileCandidate(
                 id: try $0.decode("id"), reference: try $0.decode("reference"), merchantRef: try $0.decode("merchant_ref"),

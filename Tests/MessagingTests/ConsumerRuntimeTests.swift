@@ -60,17 +60,8 @@ struct ConsumerRuntimeTests {
         }
         let key = TestEnvironment.unique("lost-ack")
         let sent = try await fixture.send(key)
-        // A real redelivery: taken, not acked, given back.
-        let taken = try #require(try await fixture.probe.perform { try $0.get(queue: fixture.policy.name) })
-        let tag = taken.deliveryTag
-        try await fixture.probe.perform { try $0.nack(tag, requeue: true) }
         // What an earlier run left when its ack was lost: the retry copy, published and recorded.
-        let consumer = fixture.consumerName
-        try await fixture.pool.withConnection { connection in
-            try connection.execute(
-                "INSERT INTO delivery_copies (consumer, message_id, copy) VALUES ($1, $2, 'retry-1')", consumer, sent.id.uuidString)
-        }
-        fixture.start()
+        try await fixture.redeliverWithRecordedCopy(sent, copy: "retry-1")
         try await fixture.sendSentinelAndWait()
         #expect(fixture.invocations.value[key] == 1)
         #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: 30)) == 0, "no second copy in the delay tier")
@@ -86,16 +77,8 @@ struct ConsumerRuntimeTests {
         }
         let key = TestEnvironment.unique("replayed")
         let sent = try await fixture.send(key, headers: ["x-replayed-at": .string("2026-11-25T20:00:00Z")])
-        let taken = try #require(try await fixture.probe.perform { try $0.get(queue: fixture.policy.name) })
-        let tag = taken.deliveryTag
-        try await fixture.probe.perform { try $0.nack(tag, requeue: true) }
         // The first life's retry copy, recorded before it was dead-lettered and replayed.
-        let consumer = fixture.consumerName
-        try await fixture.pool.withConnection { connection in
-            try connection.execute(
-                "INSERT INTO delivery_copies (consumer, message_id, copy) VALUES ($1, $2, 'retry-1')", consumer, sent.id.uuidString)
-        }
-        fixture.start()
+        try await fixture.redeliverWithRecordedCopy(sent, copy: "retry-1")
         try await fixture.sendSentinelAndWait()
         #expect(try await fixture.depth(fixture.policy.delayQueue(seconds: 30)) == 1, "the replayed life got its retry copy")
         await fixture.stop()

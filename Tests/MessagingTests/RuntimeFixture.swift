@@ -121,6 +121,21 @@ final class RuntimeFixture: Sendable {
         return envelope
     }
 
+    /// Makes `sent` a real redelivery (taken, not acked, given back), records `copy` as published
+    /// for it, then starts the consumer (a fixture made with `startConsuming: false`).
+    func redeliverWithRecordedCopy(_ sent: Envelope<RuntimeCommand>, copy: String) async throws {
+        let queue = policy.name
+        guard let taken = try await probe.perform({ try $0.get(queue: queue) }) else { throw TestFailure("nothing to redeliver") }
+        let tag = taken.deliveryTag
+        try await probe.perform { try $0.nack(tag, requeue: true) }
+        let consumer = consumerName
+        try await pool.withConnection { connection in
+            try connection.execute(
+                "INSERT INTO delivery_copies (consumer, message_id, copy) VALUES ($1, $2, $3)", consumer, sent.id.uuidString, copy)
+        }
+        start()
+    }
+
     /// Sends a sentinel and waits until it took effect: with `concurrency: 1`, every message sent
     /// before it has been handled to its end (acked, retried or dead-lettered) by then.
     func sendSentinelAndWait() async throws {

@@ -42,6 +42,11 @@ status=0
 log "running the test suites"
 swift test --skip-build --skip BrokerFault "$@" || status=$?
 
+if [ $# -eq 0 ] || [[ "$*" == *Contract* ]]; then
+  log "checking the API contract (schemathesis against a running ingress, Docs/openapi.yaml)"
+  Deploy/contract/run.sh || status=$?
+fi
+
 if [ $# -eq 0 ] || [[ "$*" == *BrokerFault* ]] || [[ "$*" == *Fault* ]]; then
   log "running the broker fault suite (stops and freezes the broker)"
   ARMADA_FAULT_TESTS=1 swift test --skip-build --no-parallel --filter BrokerFault || status=$?

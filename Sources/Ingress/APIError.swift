@@ -56,8 +56,18 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // Hummingbird's own errors (unknown route, wrong method, body over the limit) in our shape.
             switch error.status {
             case .contentTooLarge: return APIError(.contentTooLarge, .payloadTooLarge, "the request body is too large").response
-            case .notFound: return APIError(.notFound, .notFound, "no such resource").response
-            case .methodNotAllowed: return APIError(.methodNotAllowed, .methodNotAllowed, "method not allowed here").response
+            case .notFound:
+                // A known path with a method it does not take is 405, naming the ones it does.
+                if let methods = IngressRoutes.methods(for: request.uri.path) {
+                    return APIError(
+                        .methodNotAllowed, .methodNotAllowed, "\(request.method) is not allowed here",
+                        headers: [.allow: methods.joined(separator: ", ")]
+                    ).response
+                }
+                return APIError(.notFound, .notFound, "no such resource").response
+            case .methodNotAllowed:
+                let allowed = IngressRoutes.methods(for: request.uri.path)?.joined(separator: ", ") ?? ""
+                return APIError(.methodNotAllowed, .methodNotAllowed, "method not allowed here", headers: [.allow: allowed]).response
             default:
                 let message = (error as? HTTPError)?.body ?? error.status.reasonPhrase
                 return APIError(error.status, ErrorCode("HTTP_\(error.status.code)"), message).response

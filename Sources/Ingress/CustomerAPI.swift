@@ -155,7 +155,9 @@ struct CustomerAPI: Sendable {
         let customer = try context.requireIdentity().customerId
         let key = try request.idempotencyKey()
         let body = try await JSONBody.read(request, allowed: ["email", "name", "telegramChatId", "locale"])
-        let email = try body.string("email", required: false, maxLength: 254, pattern: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#)
+        // Printable ASCII but for spaces and @ (the same pattern as Docs/openapi.yaml's, which regex
+        // engines read alike).
+        let email = try body.string("email", required: false, maxLength: 254, pattern: #"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$"#)
         let name = try body.string("name", required: false, maxLength: 100)
         let chat = try body.string("telegramChatId", required: false, maxLength: 64, pattern: #"^(-?[0-9]+|@[A-Za-z0-9_]{5,})$"#)
         let locale = try body.string("locale", required: false, maxLength: 2, pattern: "^(id|en)$") ?? "id"

@@ -119,7 +119,8 @@ struct PromoAPI: Sendable {
         let admin = try context.requireAdmin().customerId
         let key = try request.idempotencyKey()
         let id = try promoId(context)
-        let body = try await JSONBody.read(request, allowed: Self.promoFields)
+        let body = try await JSONBody.read(
+            request, allowed: Self.promoFields, nullable: Set(ManagePromo.ClearableField.allCases.map(\.rawValue)))
         for immutable in ["code", "type", "bonusType"] where body.object[immutable] != nil {
             throw APIError(.unprocessableContent, .promoFieldImmutable, "'\(immutable)' cannot be changed", field: immutable)
         }

@@ -46,7 +46,9 @@ struct JSONBody {
 
     static let maximumSize = 16 * 1024
 
-    static func read(_ request: Request, allowed: Set<String>) async throws -> JSONBody {
+    /// - Parameter nullable: fields where an explicit `null` means something (clear the value);
+    ///   anywhere else `null` is not a value the field takes, and is refused.
+    static func read(_ request: Request, allowed: Set<String>, nullable: Set<String> = []) async throws -> JSONBody {
         guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
             throw APIError(.unsupportedMediaType, .unsupportedMediaType, "send the body as application/json")
         }
@@ -60,6 +62,12 @@ struct JSONBody {
         }
         if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw APIError(.unprocessableContent, .unknownField, "unknown field '\(unknown)'", field: unknown)
+        }
+        if let null = object.keys.sorted().first(where: { key in
+            if case .null = object[key], !nullable.contains(key) { return true }
+            return false
+        }) {
+            throw APIError(.unprocessableContent, .validationFailed, "'\(null)' cannot be null", field: null)
         }
         return JSONBody(raw: raw, object: object)
     }

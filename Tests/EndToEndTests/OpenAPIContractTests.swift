@@ -1,9 +1,10 @@
 import ArmadaTestSupport
 import Curl
 import Foundation
-import Ingress
 import Testing
 import Yams
+
+@testable import Ingress
 
 typealias JSON = JSONValue
 
@@ -102,6 +103,19 @@ struct OpenAPIDocument {
 
 @Suite("The running ingress against Docs/openapi.yaml")
 struct OpenAPIContractTests {
+    @Test("the ingress's route table (what answers 405) is exactly the document's paths and methods")
+    func routeTable() throws {
+        let spec = try OpenAPIDocument()
+        let documented = Dictionary(
+            uniqueKeysWithValues: spec.paths.map { path, item in
+                (path, Set(item.keys.filter { ["get", "post", "put", "patch", "delete"].contains($0) }.map { $0.uppercased() }))
+            })
+        let table = Dictionary(uniqueKeysWithValues: IngressRoutes.table.map { ($0.template, Set($0.methods)) })
+        #expect(table == documented)
+        #expect(IngressRoutes.methods(for: "/api/v1/wallet/deposits/3d92dfc5-a0b9-5cb5-b52c-b87e9fca4f11") == ["GET", "DELETE"])
+        #expect(IngressRoutes.methods(for: "/api/v1/nothing") == nil)
+    }
+
     @Test("every documented operation is exercised; every answer is a documented status with a body matching its schema")
     func contract() async throws {
         let spec = try OpenAPIDocument()

@@ -1,0 +1,26 @@
+/// Every route the ingress serves, by path template: what answers 405 (with `Allow`) for a
+/// method a known path does not take, instead of 404. The OpenAPI contract test holds this table
+/// to `Docs/openapi.yaml`.
+enum IngressRoutes {
+    static let table: [(template: String, methods: [String])] = [
+        ("/health", ["GET"]), ("/ready", ["GET"]), ("/metrics", ["GET"]), ("/api/v1/webhooks/tripay", ["POST"]),
+        ("/api/v1/wallet", ["GET"]), ("/api/v1/wallet/transactions", ["GET"]), ("/api/v1/payment-channels", ["GET"]),
+        ("/api/v1/wallet/deposits", ["GET", "POST"]), ("/api/v1/wallet/deposits/{id}", ["GET", "DELETE"]),
+        ("/api/v1/commands/{id}", ["GET"]), ("/api/v1/me/contact", ["PUT"]), ("/api/v1/promos/validate", ["POST"]),
+        ("/api/v1/promos/welcome-bonus", ["GET"]), ("/api/v1/promos/welcome-bonus/claim", ["POST"]),
+        ("/api/v1/admin/promos", ["GET", "POST"]), ("/api/v1/admin/promos/{id}", ["PATCH", "DELETE"]),
+        ("/api/v1/admin/wallets/{customerId}/adjustments", ["POST"]),
+    ]
+
+    /// The methods a path takes; nil when no route has this path.
+    static func methods(for path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return table.first { route in
+            let template = route.template.split(separator: "/", omittingEmptySubsequences: false)
+            return template.count == segments.count
+                && zip(template, segments).allSatisfy { pattern, segment in
+                    pattern.hasPrefix("{") ? !segment.isEmpty : pattern == segment
+                }
+        }?.methods
+    }
+}

@@ -26,7 +26,8 @@ enum RuntimeMetrics {
             label: "armada_handler_duration_seconds", dimensions: [("queue", queue), ("type", type)], preferredDisplayUnit: .seconds)
     }
     static let outboxBacklog = Gauge(label: "armada_outbox_backlog")
-    /// Dead-lettered commands whose failure the database could not record at that moment.
+    /// Dead-lettered commands whose failure the database could not record at that moment (it
+    /// waits in the queue as a `runtime.command-failed` message).
     static let commandsUnmarked = Counter(label: "armada_commands_unmarked_total")
     /// Rows no relay tries any more (refused too often): an operator must look.
     static let outboxStuck = Gauge(label: "armada_outbox_stuck")

@@ -59,7 +59,10 @@ public final class QueueConsumer: Service, Sendable {
         self.consumerConnection = consumerConnection
         self.publisher = publisher
         self.pool = pool
-        self.handlers = Dictionary(handlers.map { ($0.messageType, $0) }, uniquingKeysWith: { _, last in last })
+        // The runtime's own message (a command failure to record) is handled on every queue.
+        self.handlers = Dictionary(
+            (handlers + [AnyMessageHandler(CommandFailureRecordHandler())]).map { ($0.messageType, $0) },
+            uniquingKeysWith: { _, last in last })
         self.relay = relay
         var logger = logger
         logger[metadataKey: "queue"] = "\(configuration.policy.name)"
@@ -212,9 +215,9 @@ public final class QueueConsumer: Service, Sendable {
 
     /// Moves a message to the queue's dead-letter queue with the error, its class, the attempts
     /// and where it came from in headers, then acks the original. A command is marked failed
-    /// first; when the database cannot record that, the message is dead-lettered all the same
-    /// (requeueing would only end at the broker's delivery limit, with less said): the command
-    /// shows "pending" until a replay settles it, and `armada_commands_unmarked_total` counts it.
+    /// first; when the database cannot record that, the failure is sent to this queue as a
+    /// `runtime.command-failed` message (recorded once the database answers) and the message is
+    /// dead-lettered all the same; when even that cannot be sent, the delivery is requeued.
     private func deadLetter(
         _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil,
         commandId: UUID? = nil
@@ -230,10 +233,26 @@ public final class QueueConsumer: Service, Sendable {
                         on: connection)
                 }
             } catch {
-                logger.error(
-                    "could not mark the command failed; dead-lettering it all the same",
-                    metadata: ["error": "\(error)", "command_id": "\(commandId)"])
-                RuntimeMetrics.commandsUnmarked.increment()
+                let record = Envelope(
+                    id: MessageID.derive("command-failed", commandId.uuidString),
+                    data: CommandFailureRecord(
+                        commandId: commandId, code: .processingFailed, message: "the command could not be processed; operators were alerted"
+                    ),
+                    occurredAt: Date())
+                do {
+                    try await publisher.publish(
+                        exchange: "", routingKey: queue,
+                        properties: .armada(messageId: record.id, type: CommandFailureRecord.messageType, correlationId: nil),
+                        body: try record.encoded())
+                    RuntimeMetrics.commandsUnmarked.increment()
+                    logger.warning(
+                        "could not mark the command failed now; its failure waits in the queue",
+                        metadata: ["error": "\(error)", "command_id": "\(commandId)"])
+                } catch {
+                    logger.warning("could not record the command's failure anywhere; requeueing", metadata: ["error": "\(error)"])
+                    await requeueAfterPause(delivery)
+                    return
+                }
             }
         }
         var properties = delivery.properties

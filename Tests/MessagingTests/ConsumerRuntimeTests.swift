@@ -153,6 +153,31 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
+    @Test("a command failure recorded late (the database was down at the dead-letter) is applied by any consumer once it answers")
+    func commandFailureRecordedLate() async throws {
+        let fixture = try await RuntimeFixture(concurrency: 1) { message, context, _ in
+            try recordEffect(message, context)
+            return .done
+        }
+        let commandId = UUID()
+        let key = TestEnvironment.unique("late-failure")
+        try await fixture.pool.withConnection { connection in
+            _ = try Commands.recordPending(
+                commandId, customerId: "runtime-tests", idempotencyKey: key, type: RuntimeCommand.messageType, requestHash: "h",
+                on: connection)
+        }
+        let record = Envelope(
+            id: MessageID.derive("command-failed", commandId.uuidString),
+            data: CommandFailureRecord(commandId: commandId, code: .processingFailed, message: "dead-lettered"), occurredAt: Date())
+        try await fixture.publishRaw(try record.encoded(), messageId: record.id.uuidString)
+        try await fixture.sendSentinelAndWait()
+        let command = try await fixture.pool.withConnection { try Commands.find(commandId, customerId: "runtime-tests", on: $0) }
+        #expect(command?.status == .failed)
+        #expect(command?.errorCode == "PROCESSING_FAILED")
+        #expect(try await fixture.drainDeadLetters().isEmpty, "not an unknown type")
+        await fixture.stop()
+    }
+
     @Test("a rejection rolls the handler's writes back but for those it kept, is recorded with the inbox row, and is never retried")
     func rejectionRecorded() async throws {
         let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1) { message, context, _ in

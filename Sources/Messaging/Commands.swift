@@ -6,7 +6,13 @@ import Postgres
 /// records how it ended, in the same transaction as the effect.
 public enum Commands {
     public enum Status: String, Sendable, Codable {
-        case pending, succeeded, failed
+        /// Accepted; not carried out yet (retries and waits included).
+        case pending
+        case succeeded
+        /// Refused by a business rule: final.
+        case failed
+        /// Its message was dead-lettered: not final, an operator may replay it.
+        case stalled
     }
 
     public struct Record: Sendable {
@@ -61,13 +67,23 @@ public enum Commands {
             """, id, result ?? "{}")
     }
 
-    /// Records a failure; a command that succeeded stays succeeded. A rejection after a replay
-    /// replaces the earlier PROCESSING_FAILED with the real code.
+    /// Records a refusal; a command that succeeded stays succeeded. A rejection after a replay
+    /// replaces the earlier stall with the real code.
     static func fail(_ id: UUID, code: ErrorCode, message: String, on connection: PGConnection) throws {
         try connection.execute(
             """
             UPDATE commands SET status = 'failed', error_code = $2, error_message = $3, completed_at = now()
             WHERE id = $1 AND status <> 'succeeded'
+            """, id, code.rawValue, String(message.prefix(2000)))
+    }
+
+    /// Its message was dead-lettered (PROCESSING_FAILED): not final, a replay may still carry it
+    /// out. Only a pending command stalls.
+    static func stall(_ id: UUID, code: ErrorCode, message: String, on connection: PGConnection) throws {
+        try connection.execute(
+            """
+            UPDATE commands SET status = 'stalled', error_code = $2, error_message = $3, completed_at = now()
+            WHERE id = $1 AND status = 'pending'
             """, id, code.rawValue, String(message.prefix(2000)))
     }
 }

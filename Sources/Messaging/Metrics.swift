@@ -27,7 +27,7 @@ enum RuntimeMetrics {
     }
     static let outboxBacklog = Gauge(label: "armada_outbox_backlog")
     /// Dead-lettered commands whose failure the database could not record at that moment (it
-    /// waits in the queue as a `runtime.command-failed` message).
+    /// waits in the queue as a `runtime.command-stalled` message).
     static let commandsUnmarked = Counter(label: "armada_commands_unmarked_total")
     /// Rows no relay tries any more (refused too often): an operator must look.
     static let outboxStuck = Gauge(label: "armada_outbox_stuck")

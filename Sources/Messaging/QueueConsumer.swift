@@ -61,7 +61,7 @@ public final class QueueConsumer: Service, Sendable {
         self.pool = pool
         // The runtime's own message (a command failure to record) is handled on every queue.
         self.handlers = Dictionary(
-            (handlers + [AnyMessageHandler(CommandFailureRecordHandler())]).map { ($0.messageType, $0) },
+            (handlers + [AnyMessageHandler(CommandStalledHandler())]).map { ($0.messageType, $0) },
             uniquingKeysWith: { _, last in last })
         self.relay = relay
         var logger = logger
@@ -215,8 +215,8 @@ public final class QueueConsumer: Service, Sendable {
 
     /// Moves a message to the queue's dead-letter queue with the error, its class, the attempts
     /// and where it came from in headers, then acks the original. A command is marked failed
-    /// first; when the database cannot record that, the failure is sent to this queue as a
-    /// `runtime.command-failed` message (recorded once the database answers) and the message is
+    /// stalled first (not final: a replay may still carry it out); when the database cannot record that, the failure is sent to this queue as a
+    /// `runtime.command-stalled` message (recorded once the database answers) and the message is
     /// dead-lettered all the same; when even that cannot be sent, the delivery is requeued.
     private func deadLetter(
         _ delivery: Delivery, type: String, attempt: Int, errorClass: String, reason: String, logger: Logger? = nil,
@@ -228,21 +228,21 @@ public final class QueueConsumer: Service, Sendable {
             do {
                 // The customer sees a failure now; a replay that succeeds later overwrites it.
                 try await pool.transaction { connection in
-                    try Commands.fail(
+                    try Commands.stall(
                         commandId, code: .processingFailed, message: "the command could not be processed; operators were alerted",
                         on: connection)
                 }
             } catch {
                 let record = Envelope(
                     id: MessageID.derive("command-failed", commandId.uuidString),
-                    data: CommandFailureRecord(
+                    data: CommandStalled(
                         commandId: commandId, code: .processingFailed, message: "the command could not be processed; operators were alerted"
                     ),
                     occurredAt: Date())
                 do {
                     try await publisher.publish(
                         exchange: "", routingKey: queue,
-                        properties: .armada(messageId: record.id, type: CommandFailureRecord.messageType, correlationId: nil),
+                        properties: .armada(messageId: record.id, type: CommandStalled.messageType, correlationId: nil),
                         body: try record.encoded())
                     RuntimeMetrics.commandsUnmarked.increment()
                     logger.warning(

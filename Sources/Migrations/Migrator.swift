@@ -46,6 +46,7 @@ public struct Migrator: Sendable {
         Migration("0006_periodic_runs.sql", PackageResources._006_periodic_runs_sql),
         Migration("0007_payments_hardening.sql", PackageResources._007_payments_hardening_sql),
         Migration("0008_delivery_copies.sql", PackageResources._008_delivery_copies_sql),
+        Migration("0009_command_stalled.sql", PackageResources._009_command_stalled_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

@@ -132,7 +132,7 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
-    @Test("a command whose message is dead-lettered is marked failed PROCESSING_FAILED")
+    @Test("a command whose message is dead-lettered is stalled (not final) with PROCESSING_FAILED")
     func deadLetteredCommandFailed() async throws {
         let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1) { _, _, _ in
             throw UndecodableMessage(reason: "a bug the same bytes will hit again")
@@ -148,12 +148,12 @@ struct ConsumerRuntimeTests {
         try await fixture.sendSentinelAndWait()
         #expect(try await fixture.drainDeadLetters().count == 1)
         let command = try await fixture.pool.withConnection { try Commands.find(commandId, customerId: "runtime-tests", on: $0) }
-        #expect(command?.status == .failed)
+        #expect(command?.status == .stalled)
         #expect(command?.errorCode == "PROCESSING_FAILED")
         await fixture.stop()
     }
 
-    @Test("a command failure recorded late (the database was down at the dead-letter) is applied by any consumer once it answers")
+    @Test("a command's stall recorded late (the database was down at the dead-letter) is applied by any consumer once it answers")
     func commandFailureRecordedLate() async throws {
         let fixture = try await RuntimeFixture(concurrency: 1) { message, context, _ in
             try recordEffect(message, context)
@@ -168,11 +168,11 @@ struct ConsumerRuntimeTests {
         }
         let record = Envelope(
             id: MessageID.derive("command-failed", commandId.uuidString),
-            data: CommandFailureRecord(commandId: commandId, code: .processingFailed, message: "dead-lettered"), occurredAt: Date())
+            data: CommandStalled(commandId: commandId, code: .processingFailed, message: "dead-lettered"), occurredAt: Date())
         try await fixture.publishRaw(try record.encoded(), messageId: record.id.uuidString)
         try await fixture.sendSentinelAndWait()
         let command = try await fixture.pool.withConnection { try Commands.find(commandId, customerId: "runtime-tests", on: $0) }
-        #expect(command?.status == .failed)
+        #expect(command?.status == .stalled)
         #expect(command?.errorCode == "PROCESSING_FAILED")
         #expect(try await fixture.drainDeadLetters().isEmpty, "not an unknown type")
         await fixture.stop()

@@ -159,3 +159,52 @@ struct ReconcileDecisionTests {
         #expect(ReconcileDecision.decide(tripayStatus: "SOMETHING_NEW", expiresAt: expiry, now: after, grace: grace) == .wait)
     }
 }
+
+@Suite("Reconciliation claims against a real PostgreSQL")
+struct ReconcileClaimTests {
+    let pool = TestDatabase.pool(size: 2, name: "reconcile-claims")
+
+    /// Claims in a transaction that is rolled back, so the running system's reconciler (which
+    /// shares this database) is not disturbed; returns the claimed ids among `ids`.
+    func claimed(_ ids: [UUID], limit: Int, now: Date = Date()) async throws -> Set<UUID> {
+        struct Rollback: Error { var ids: Set<UUID> }
+        do {
+            try await pool.transaction { connection in
+                let claimed = try Deposits.claimForReconciliation(
+                    olderThan: now.addingTimeInterval(3600), now: now, interval: .seconds(60), maxBackoff: .seconds(3600),
+                    grace: .seconds(1800), limit: limit, on: connection)
+                throw Rollback(ids: Set(claimed.map(\.id)).intersection(ids))
+            }
+        } catch let rollback as Rollback {
+            return rollback.ids
+        }
+        return []
+    }
+
+    func deposit(status: DepositStatus = .pending, expiresIn: TimeInterval = 86_400, flag: DepositFlag? = nil) async throws -> UUID {
+        let id = UUID()
+        try await pool.transaction { connection in
+            try Deposits.insert(
+                NewDeposit(
+                    id: id, customerId: TestEnvironment.unique("cust"), amount: 50_000, fee: 0, method: "BRIVA",
+                    reference: "T0001CLAIM" + UUID().uuidString.prefix(10), expiresAt: Date().addingTimeInterval(expiresIn)),
+                status: status, on: connection)
+            if let flag { try Deposits.flag(id, flag, on: connection) }
+        }
+        return id
+    }
+
+    @Test("flagged and terminal deposits are not polled; a canceled one is until its expiry plus grace; a round is bounded")
+    func whatIsPolled() async throws {
+        let pending = try await deposit()
+        let duplicateFlagged = try await deposit(flag: .multipleTripayTransactions)
+        let mismatch = try await deposit(flag: .amountMismatch)
+        let paid = try await deposit(status: .paid)
+        let expired = try await deposit(status: .expired)
+        let canceled = try await deposit(status: .canceled)
+        let canceledLongAgo = try await deposit(status: .canceled, expiresIn: -7200)
+        let all = [pending, duplicateFlagged, mismatch, paid, expired, canceled, canceledLongAgo]
+        #expect(try await claimed(all, limit: 100_000) == [pending, duplicateFlagged, canceled])
+        #expect(try await claimed(all, limit: 1).count <= 1, "a round claims at most its batch")
+    }
+}

@@ -63,7 +63,7 @@ let package = Package(
                 .embedInCode("SQL/0003_commands_and_deposits.sql"), .embedInCode("SQL/0004_deposit_reconciliation.sql"),
                 .embedInCode("SQL/0005_promos.sql"), .embedInCode("SQL/0006_periodic_runs.sql"),
                 .embedInCode("SQL/0007_payments_hardening.sql"), .embedInCode("SQL/0008_delivery_copies.sql"),
-                .embedInCode("SQL/0009_command_stalled.sql"),
+                .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
             ],
             swiftSettings: strict),
 

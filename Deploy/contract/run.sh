@@ -3,20 +3,26 @@
 # Docs/openapi.yaml against a running ingress, with every check on (config: schemathesis.toml,
 # hooks.py), and fails on any failure. Deploy/local/test.sh runs it after the suites; by hand:
 #
-#   Deploy/contract/run.sh                 # the stack must be up (Deploy/local/stack.sh up) and built
+#   Deploy/contract/run.sh                 # needs the stack up, the build, the test database migrated and the
+#                                          # isolated vhost's topology applied (what Deploy/local/test.sh does first)
 #   ARMADA_CONTRACT_EXAMPLES=200 ARMADA_CONTRACT_SEED=random Deploy/contract/run.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/env.sh
 
 VENV="$ARMADA_LOCAL/venv-schemathesis"
-if [ ! -x "$VENV/bin/schemathesis" ]; then
-  log "installing schemathesis into $VENV"
+REQUIREMENTS=Deploy/contract/requirements.txt
+# (Re)installed whenever the pinned set changed.
+if ! cmp -s "$REQUIREMENTS" "$VENV/installed-requirements.txt" 2>/dev/null; then
+  log "installing schemathesis (pinned, $REQUIREMENTS) into $VENV"
+  rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "schemathesis==4.32.5"
+  "$VENV/bin/pip" install -q -r "$REQUIREMENTS"
+  cp "$REQUIREMENTS" "$VENV/installed-requirements.txt"
 fi
 
-PORT="${ARMADA_CONTRACT_PORT:-18080}"
+# A port nobody listens on, so a stray ingress (another secret) is never the one tested.
+PORT="${ARMADA_CONTRACT_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 SECRET="contract-run-fake-jwt-secret-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')"
 export DATABASE_URL="${ARMADA_TEST_DATABASE_URL:-postgresql://$PG_USER@127.0.0.1:$PG_PORT/${PG_DB}_test}"
 # A vhost no worker consumes: the commands the run publishes are purged afterwards.
@@ -28,7 +34,11 @@ env ARMADA_HTTP_PORT="$PORT" ARMADA_JWT_SECRET="$SECRET" TRIPAY_PRIVATE_KEY="con
 INGRESS=$!
 VHOST="${AMQP_URL##*/}"
 trap 'kill $INGRESS 2>/dev/null || true; rabbit_env "$RABBIT_BIN/rabbitmqctl" -q -p "$VHOST" purge_queue armada.payments >/dev/null 2>&1 || true' EXIT
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 100); do
+  kill -0 "$INGRESS" 2>/dev/null || { log "contract ingress exited: $(tail -5 "$LOG")"; exit 1; }
+  curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
 curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null || { log "contract ingress not ready: $(tail -5 "$LOG")"; exit 1; }
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }

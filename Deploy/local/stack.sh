@@ -11,7 +11,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-PACKAGES=(librabbitmq-dev libpq-dev libcurl4-openssl-dev postgresql rabbitmq-server python3-aiosmtpd util-linux pkg-config curl openssl)
+PACKAGES=(librabbitmq-dev libpq-dev libcurl4-openssl-dev postgresql rabbitmq-server python3-aiosmtpd python3-venv util-linux pkg-config curl openssl)
 
 install_packages() {
   local missing=()

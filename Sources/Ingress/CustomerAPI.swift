@@ -44,7 +44,10 @@ struct CustomerAPI: Sendable {
         let customer = try context.requireIdentity().customerId
         let limit = try request.pageLimit()
         let cursor: Int64? = try request.uri.queryParameters.get("cursor").map { text in
-            guard let value = Int64(text), value > 0 else {
+            // Exactly what Docs/openapi.yaml's pattern allows: no sign, no leading zero, 18 digits at most.
+            guard text.utf8.count <= 18, text.first != "0", text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber),
+                let value = Int64(text), value > 0
+            else {
                 throw APIError(.unprocessableContent, .validationFailed, "'cursor' is not a cursor this API returned", field: "cursor")
             }
             return value

@@ -98,14 +98,16 @@ struct JSONBody {
         guard case .string(let text) = value else {
             throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be a string", field: name)
         }
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty, trimmed.count <= maxLength else {
+        // Lengths count code points, as JSON Schema does (Docs/openapi.yaml); the value is taken as
+        // sent, never trimmed.
+        guard (1...maxLength).contains(text.unicodeScalars.count) else {
             throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be 1 to \(maxLength) characters", field: name)
         }
-        if let pattern, trimmed.range(of: pattern, options: .regularExpression) == nil {
+        // The whole value must match: `$` alone would also match before a final newline.
+        if let pattern, text.range(of: pattern, options: .regularExpression) != text.startIndex..<text.endIndex {
             throw APIError(.unprocessableContent, .validationFailed, "'\(name)' has an invalid format", field: name)
         }
-        return trimmed
+        return text
     }
 
     func optionalInt64(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {

@@ -2,7 +2,8 @@ import Foundation
 
 /// `runtime.command-stalled`: the stall of a command the database could not record when its
 /// message was dead-lettered (it was down). The runtime sends it to its own work queue and
-/// records it once the database answers again, so a dead-lettered command never stays "pending". Every
+/// records it once the database answers again. (An outage longer than the queue's retries, about
+/// 15 minutes, dead-letters this message too: replaying the dead letters settles it.) Every
 /// consumer handles it; it is part of the runtime, not of an area's catalogue.
 public struct CommandStalled: MessageBody, Equatable {
     public static let messageType = "runtime.command-stalled"

@@ -246,10 +246,10 @@ public final class QueueConsumer: Service, Sendable {
                         body: try record.encoded())
                     RuntimeMetrics.commandsUnmarked.increment()
                     logger.warning(
-                        "could not mark the command failed now; its failure waits in the queue",
+                        "could not mark the command stalled now; its stall waits in the queue",
                         metadata: ["error": "\(error)", "command_id": "\(commandId)"])
                 } catch {
-                    logger.warning("could not record the command's failure anywhere; requeueing", metadata: ["error": "\(error)"])
+                    logger.warning("could not record the command's stall anywhere; requeueing", metadata: ["error": "\(error)"])
                     await requeueAfterPause(delivery)
                     return
                 }

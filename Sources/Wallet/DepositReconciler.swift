@@ -8,7 +8,7 @@ import WalletContracts
 
 /// Finishes deposits whose callback never came (DOMAIN.md, fixed: Tripay retries a callback only
 /// 3 times). Each round claims at most `batch` PENDING deposits (unflagged, or flagged only for a
-/// duplicate Tripay transaction) and CANCELED ones still payable at Tripay, older than `after`
+/// duplicate Tripay transaction) and CANCELED or FAILED ones still payable at Tripay, older than `after`
 /// whose next check is due (each deposit's checks back off, doubling from `interval` to
 /// `maxBackoff`), asks Tripay's `transaction/detail` about each, and publishes the callback that
 /// Tripay's answer implies (`ReconcileDecision`) for `TripayCallbackHandler` to apply by the

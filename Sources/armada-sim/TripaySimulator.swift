@@ -25,6 +25,23 @@ struct SimulatorSettings: Sendable {
     var dedupeMerchantRef = false
 }
 
+extension SimulatorSettings {
+    /// SIM_TRIPAY_PORT, TRIPAY_API_KEY, TRIPAY_PRIVATE_KEY, TRIPAY_MERCHANT_CODE, SIM_TRIPAY_CALLBACK_URL,
+    /// SIM_TRIPAY_CALLBACK_RETRIES, SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS, SIM_TRIPAY_DEDUPE_MERCHANT_REF (README).
+    init(environment: [String: String]) {
+        self.init(
+
+            port: Int(environment["SIM_TRIPAY_PORT"] ?? "") ?? 8091,
+            apiKey: environment["TRIPAY_API_KEY"] ?? "DEV-fake-tripay-api-key",
+            privateKey: environment["TRIPAY_PRIVATE_KEY"] ?? "dev-fake-tripay-private-key",
+            merchantCode: environment["TRIPAY_MERCHANT_CODE"] ?? "T0001",
+            callbackURL: environment["SIM_TRIPAY_CALLBACK_URL"] ?? "http://127.0.0.1:8080/api/v1/webhooks/tripay",
+            callbackRetries: Int(environment["SIM_TRIPAY_CALLBACK_RETRIES"] ?? "") ?? 3,
+            callbackInterval: .milliseconds(Int((Double(environment["SIM_TRIPAY_CALLBACK_INTERVAL_SECONDS"] ?? "") ?? 120) * 1000)),
+            dedupeMerchantRef: environment["SIM_TRIPAY_DEDUPE_MERCHANT_REF"] == "1")
+    }
+}
+
 /// `POST /transaction/create`'s body as Tripay reads it: the simulator's own wire type, so a
 /// key the client spells wrong fails here as it would at Tripay.
 struct SimCreateRequest: Decodable, Sendable {

@@ -78,8 +78,8 @@ public struct CreateDepositHandler: PreparingMessageHandler {
             if attempt > 1 {
                 // An earlier attempt may have reached Tripay: adopt what it made.
                 let existing = try await tripay.transactions(merchantRef: merchantRef)
-                // A paid one first, then one still payable, then the oldest.
-                let adopted = existing.first { $0.status == "PAID" } ?? existing.first { $0.status == "UNPAID" } ?? existing.first
+                // A paid one first, then one still payable; only expired or failed ones: create anew.
+                let adopted = existing.first { $0.status == "PAID" } ?? existing.first { $0.status == "UNPAID" }
                 if let adopted {
                     context.logger.notice(
                         "adopting the transaction an earlier attempt made",

@@ -211,8 +211,9 @@ extension Deposits {
     /// Claims up to `limit` PENDING, unflagged deposits created before `olderThan` whose next
     /// check is due at `now` (`SKIP LOCKED`: several workers share the work), and sets each one's
     /// next check after a backoff that doubles with its checks, from `interval` up to `maxBackoff`.
-    /// Also CANCELED deposits until their expiry plus `grace` (Tripay's transaction stays payable
-    /// after a customer cancels here), and PENDING ones flagged only for a duplicate transaction.
+    /// Also CANCELED and FAILED deposits until their expiry plus `grace` (Tripay's transaction
+    /// stays payable after a customer cancels here, or after a refused fee), and PENDING ones
+    /// whose only flag is a duplicate transaction; any other flag makes a deposit an operator's.
     static func claimForReconciliation(
         olderThan: Date, now: Date, interval: Duration, maxBackoff: Duration, grace: Duration, limit: Int, on connection: PGConnection
     ) throws -> [ReconcileCandidate] {
@@ -223,8 +224,10 @@ extension Deposits {
             WHERE id IN (
                 SELECT id FROM deposits
                 WHERE reference IS NOT NULL AND created_at < $1
-                  AND ((status = 'PENDING' AND (flag IS NULL OR flag = 'MULTIPLE_TRIPAY_TRANSACTIONS'))
-                       OR (status = 'CANCELED' AND expires_at + make_interval(secs => $6) > $2))
+                  AND ((status = 'PENDING'
+                        AND NOT EXISTS (SELECT 1 FROM deposit_flags f
+                                        WHERE f.deposit_id = deposits.id AND f.flag <> 'MULTIPLE_TRIPAY_TRANSACTIONS'))
+                       OR (status IN ('CANCELED', 'FAILED') AND expires_at + make_interval(secs => $6) > $2))
                   AND (next_reconcile_at IS NULL OR next_reconcile_at <= $2)
                 ORDER BY next_reconcile_at NULLS FIRST, created_at LIMIT $3
                 FOR UPDATE SKIP LOCKED)

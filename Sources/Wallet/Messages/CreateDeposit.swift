@@ -60,12 +60,18 @@ public struct CreateDepositHandler: PreparingMessageHandler {
         let merchantRef = Deposit.merchantRef(for: command.depositId)
         let holder = UUID()
         let (depositId, seconds) = (command.depositId, leaseSeconds)
-        // The lease and a look for the deposit in one transaction: a delivery that comes after
+        // The lease, then a look for the deposit, in one transaction: a delivery that comes after
         // another recorded the deposit (its inbox row pruned, or it passed the inbox check just
-        // before that commit) finds the deposit instead of creating at Tripay again.
+        // before that commit) finds the deposit instead of creating at Tripay again. In this
+        // order: taking the lease waits for a create in progress to commit or give up, and the
+        // look that follows sees what it recorded.
         let lease = try await context.pool.transaction { connection -> (attempt: Int?, recorded: DepositView?) in
-            if let view = try Deposits.view(depositId, customerId: customerId, on: connection) { return (nil, view) }
-            return (try Deposits.leaseCreate(depositId, merchantRef: merchantRef, holder: holder, forSeconds: seconds, on: connection), nil)
+            let attempt = try Deposits.leaseCreate(depositId, merchantRef: merchantRef, holder: holder, forSeconds: seconds, on: connection)
+            if let view = try Deposits.view(depositId, customerId: customerId, on: connection) {
+                if attempt != nil { try Deposits.finishCreate(depositId, on: connection) }
+                return (nil, view)
+            }
+            return (attempt, nil)
         }
         if let recorded = lease.recorded { return .finished(try .done(recorded)) }
         guard let attempt = lease.attempt else {

@@ -3,9 +3,9 @@ import Glibc
 
 /// The kind of queue to declare.
 public enum QueueType: String, Sendable, Codable {
-    /// Replicated, durable, with a delivery limit: Armada's work and dead-letter queues.
+    /// Replicated, durable, with a delivery limit: every queue of Armada's topology.
     case quorum
-    /// Single-node durable queues: delay tiers, whose per-queue TTL classic queues handle best.
+    /// Single-node durable queues (tests and tools).
     case classic
 }
 

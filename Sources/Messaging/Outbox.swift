@@ -85,14 +85,17 @@ public enum Outbox {
         ).first?.decode("attempts") ?? 0
     }
 
-    /// Unpublished rows the broker refused `maxRefusals` times: no relay tries them any more.
-    public static func stuck(maxRefusals: Int, on connection: PGConnection) throws -> Int {
-        try connection.query(
-            "SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND attempts >= $1", maxRefusals
-        ).first?.decode("n") ?? 0
-    }
-
-    public static func backlog(on connection: PGConnection) throws -> Int {
-        try connection.query("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL").first?.decode("n") ?? 0
+    /// Unpublished rows, and among them those the broker refused `maxRefusals` times (no relay
+    /// tries them any more), in one pass.
+    public static func backlog(maxRefusals: Int, on connection: PGConnection) throws -> (unpublished: Int, stuck: Int) {
+        guard
+            let row = try connection.query(
+                """
+                SELECT count(*)::int AS unpublished, (count(*) FILTER (WHERE attempts >= $1))::int AS stuck
+                FROM outbox WHERE published_at IS NULL
+                """, maxRefusals
+            ).first
+        else { return (0, 0) }
+        return (try row.decode("unpublished"), try row.decode("stuck"))
     }
 }

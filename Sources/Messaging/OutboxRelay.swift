@@ -130,11 +130,9 @@ public final class OutboxRelay: Service, Sendable {
 
     private func recordBacklog() async {
         let cap = maxRefusals
-        if let (backlog, stuck) = try? await pool.withConnection({
-            (try Outbox.backlog(on: $0), try Outbox.stuck(maxRefusals: cap, on: $0))
-        }) {
-            RuntimeMetrics.outboxBacklog.record(backlog)
-            RuntimeMetrics.outboxStuck.record(stuck)
+        if let backlog = try? await pool.withConnection({ try Outbox.backlog(maxRefusals: cap, on: $0) }) {
+            RuntimeMetrics.outboxBacklog.record(backlog.unpublished)
+            RuntimeMetrics.outboxStuck.record(backlog.stuck)
         }
     }
 }

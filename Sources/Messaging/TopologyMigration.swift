@@ -8,17 +8,11 @@ import Foundation
 /// recreated, but only when it is empty and unconsumed, or when `force` is given; with `force`
 /// its messages wait in a holding queue meanwhile and are moved back, so none is lost.
 public struct TopologyMigration: Sendable {
-    public struct Report: Sendable, Equatable {
+    public struct Report: Sendable {
         /// Queues that had to be recreated, with the messages moved through the holding queue.
         public var recreated: [(queue: String, movedMessages: Int)] = []
         /// Queues left alone because they hold messages or have consumers (run with `force`).
         public var refused: [(queue: String, messages: UInt32, consumers: UInt32)] = []
-
-        public static func == (a: Report, b: Report) -> Bool {
-            a.recreated.map { "\($0.queue)/\($0.movedMessages)" } == b.recreated.map { "\($0.queue)/\($0.movedMessages)" }
-                && a.refused.map { "\($0.queue)/\($0.messages)/\($0.consumers)" }
-                    == b.refused.map { "\($0.queue)/\($0.messages)/\($0.consumers)" }
-        }
     }
 
     public let topology: Topology

@@ -55,7 +55,7 @@ struct OutboxAndRetentionTests {
         await relay.publishPending()
         let capped = try await row(id)
         #expect(capped.attempts == 50 && capped.error == "capped" && !capped.published)
-        #expect(try await pool.withConnection { try Outbox.stuck(maxRefusals: 50, on: $0) } >= 1)
+        #expect(try await pool.withConnection { try Outbox.backlog(maxRefusals: 50, on: $0) }.stuck >= 1)
         try await pool.withConnection { try $0.execute("DELETE FROM outbox WHERE message_id = $1", id) }
         await broker.close()
     }

@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "armada-ingress", targets: ["armada-ingress"]),
         .executable(name: "armada-payments", targets: ["armada-payments"]),
+        .executable(name: "armada-provisioner", targets: ["armada-provisioner"]),
         .executable(name: "armadactl", targets: ["armadactl"]),
         .executable(name: "armada-sim", targets: ["armada-sim"]),
     ],
@@ -64,6 +65,7 @@ let package = Package(
                 .embedInCode("SQL/0005_promos.sql"), .embedInCode("SQL/0006_periodic_runs.sql"),
                 .embedInCode("SQL/0007_payments_hardening.sql"), .embedInCode("SQL/0008_delivery_copies.sql"),
                 .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
+                .embedInCode("SQL/0011_catalog_orders_provisioning.sql"),
             ],
             swiftSettings: strict),
 
@@ -84,6 +86,8 @@ let package = Package(
             name: "Tripay", dependencies: ["Curl", "Retriability", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict),
 
+        .target(name: "DigitalOcean", dependencies: ["Curl", "Retriability"], swiftSettings: strict),
+
         // The payments area's contracts: its messages, error codes, views and its tables' reads,
         // what the ingress needs of it without importing the area.
         .target(name: "WalletContracts", dependencies: ["Messaging", "Postgres", "Tripay"], swiftSettings: strict),
@@ -94,6 +98,18 @@ let package = Package(
             dependencies: [
                 "WalletContracts", "Messaging", "AMQP", "Postgres", "Retriability", "Tripay",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+
+        // The catalog's and the orders' contracts: messages, error codes, views, table reads.
+        .target(name: "OrdersContracts", dependencies: ["Messaging", "Postgres"], swiftSettings: strict),
+
+        // Orders and droplets against DigitalOcean; pays through the wallet's ledger.
+        .target(
+            name: "Provisioning",
+            dependencies: [
+                "OrdersContracts", "Wallet", "WalletContracts", "Messaging", "Postgres", "DigitalOcean",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
 
@@ -112,7 +128,7 @@ let package = Package(
         .target(
             name: "Ingress",
             dependencies: [
-                "AMQP", "Postgres", "Messaging", "Tripay", "WalletContracts", "ArmadaService",
+                "AMQP", "Postgres", "Messaging", "Tripay", "WalletContracts", "OrdersContracts", "ArmadaService",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -125,6 +141,7 @@ let package = Package(
         // Thin mains.
         .executableTarget(name: "armada-ingress", dependencies: ["Ingress"], swiftSettings: strict),
         .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Wallet"], swiftSettings: strict),
+        .executableTarget(name: "armada-provisioner", dependencies: ["ArmadaService", "Provisioning"], swiftSettings: strict),
         .executableTarget(
             name: "armadactl",
             dependencies: [
@@ -139,6 +156,7 @@ let package = Package(
             dependencies: [
                 "Tripay", "Curl",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
@@ -167,6 +185,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "WalletContracts", "Wallet", "ArmadaTestSupport",
+                "OrdersContracts", "Provisioning", "DigitalOcean",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -187,8 +206,13 @@ let package = Package(
         .testTarget(
             name: "CatalogueTests",
             dependencies: [
-                "Messaging", "AMQP", "Wallet", "WalletContracts", "ArmadaTestSupport", .product(name: "Logging", package: "swift-log"),
+                "Messaging", "AMQP", "Wallet", "WalletContracts", "Provisioning", "ArmadaTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ProvisioningTests",
+            dependencies: ["Provisioning", "OrdersContracts", "DigitalOcean", "Messaging", "Postgres", "ArmadaTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]

@@ -14,11 +14,14 @@ public struct IngressDependencies: Sendable {
     public var tripayPrivateKey: String
     public var tokens: TokenVerifier
     public var depositPolicy: DepositPolicy
+    /// Console links for `GET /orders/{id}/console`; nil answers CONSOLE_NOT_AVAILABLE.
+    public var console: ConsoleLinks?
 
     public init(
         pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String, tokens: TokenVerifier,
-        depositPolicy: DepositPolicy
+        depositPolicy: DepositPolicy, console: ConsoleLinks? = nil
     ) {
+        self.console = console
         self.pool = pool
         self.broker = broker
         self.registry = registry
@@ -49,6 +52,7 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
     let gateway = CommandGateway(pool: dependencies.pool, broker: dependencies.broker, logger: logger)
     CustomerAPI(pool: dependencies.pool, gateway: gateway, depositPolicy: dependencies.depositPolicy).addRoutes(to: api)
     PromoAPI(pool: dependencies.pool, gateway: gateway).addRoutes(to: api)
+    OrdersAPI(pool: dependencies.pool, gateway: gateway, console: dependencies.console).addRoutes(to: api)
     return router
 }
 

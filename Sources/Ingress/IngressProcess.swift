@@ -15,6 +15,7 @@ public struct IngressSettings: Sendable {
     public var jwtIssuer: String?
     public var jwtAudience: String?
     public var deposits: DepositPolicy
+    public var console: ConsoleLinks?
 
     public init(_ environment: EnvironmentReader = EnvironmentReader()) throws {
         process = try ProcessSettings(environment, defaultMetricsPort: 9100)
@@ -25,6 +26,9 @@ public struct IngressSettings: Sendable {
         jwtIssuer = environment.string("ARMADA_JWT_ISSUER")
         jwtAudience = environment.string("ARMADA_JWT_AUDIENCE")
         deposits = try DepositPolicy(environment)
+        if let template = environment.string("ARMADA_CONSOLE_URL_TEMPLATE") {
+            console = ConsoleLinks(template: template, signingKey: try environment.required("ARMADA_CONSOLE_SIGNING_KEY"))
+        }
     }
 }
 
@@ -46,7 +50,7 @@ public enum IngressProcess {
             let app = buildApplication(
                 IngressDependencies(
                     pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,
-                    depositPolicy: settings.deposits),
+                    depositPolicy: settings.deposits, console: settings.console),
                 port: settings.httpPort, logger: logger)
             // A command whose confirm did not come waits in the outbox; every worker's relay
             // publishes it (the ingress stays thin and runs none).

@@ -9,7 +9,11 @@ enum IngressRoutes {
         ("/api/v1/commands/{id}", ["GET"]), ("/api/v1/me/contact", ["PUT"]), ("/api/v1/promos/validate", ["POST"]),
         ("/api/v1/promos/welcome-bonus", ["GET"]), ("/api/v1/promos/welcome-bonus/claim", ["POST"]),
         ("/api/v1/admin/promos", ["GET", "POST"]), ("/api/v1/admin/promos/{id}", ["PATCH", "DELETE"]),
-        ("/api/v1/admin/wallets/{customerId}/adjustments", ["POST"]),
+        ("/api/v1/admin/wallets/{customerId}/adjustments", ["POST"]), ("/api/v1/plans", ["GET"]), ("/api/v1/images", ["GET"]),
+        ("/api/v1/regions", ["GET"]), ("/api/v1/orders", ["GET", "POST"]), ("/api/v1/orders/{id}", ["GET", "PATCH", "DELETE"]),
+        ("/api/v1/orders/{id}/power-on", ["POST"]), ("/api/v1/orders/{id}/power-off", ["POST"]), ("/api/v1/orders/{id}/reboot", ["POST"]),
+        ("/api/v1/orders/{id}/rebuild", ["POST"]), ("/api/v1/orders/{id}/console", ["GET"]),
+        ("/api/v1/admin/orders/{id}/retry-provisioning", ["POST"]), ("/api/v1/admin/do-accounts", ["GET"]),
     ]
 
     /// The methods a path takes; nil when no route has this path.

@@ -110,6 +110,23 @@ struct JSONBody {
         return text
     }
 
+    /// An array of strings, each checked like `string`; nil when absent.
+    func strings(_ name: String, maxCount: Int, maxLength: Int, pattern: String) throws -> [String]? {
+        guard let value = object[name], value.isPresent else { return nil }
+        guard case .array(let items) = value, items.count <= maxCount else {
+            throw APIError(
+                .unprocessableContent, .validationFailed, "'\(name)' must be an array of at most \(maxCount) strings", field: name)
+        }
+        return try items.map { item in
+            guard case .string(let text) = item, (1...maxLength).contains(text.unicodeScalars.count),
+                text.range(of: pattern, options: .regularExpression) == text.startIndex..<text.endIndex
+            else {
+                throw APIError(.unprocessableContent, .validationFailed, "'\(name)' has an invalid entry", field: name)
+            }
+            return text
+        }
+    }
+
     func optionalInt64(_ name: String, in range: ClosedRange<Int64>) throws -> Int64? {
         guard let value = object[name], value.isPresent else { return nil }
         return try int64(name, in: range)

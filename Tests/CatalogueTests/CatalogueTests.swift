@@ -3,6 +3,7 @@ import ArmadaTestSupport
 import Foundation
 import Logging
 import Messaging
+import Provisioning
 import Testing
 import Wallet
 import WalletContracts
@@ -16,6 +17,7 @@ struct CatalogueTests {
     static let workers: [WorkerDefinition] = {
         let environment = EnvironmentReader([
             "TRIPAY_API_KEY": "catalogue-test", "TRIPAY_PRIVATE_KEY": "catalogue-test", "TRIPAY_MERCHANT_CODE": "T0000",
+            "ARMADA_ENCRYPTION_KEY": String(repeating: "ab", count: 32),
         ])
         let logger = Logger(label: "catalogue")
         // Nothing connects: the definitions are only read.
@@ -24,7 +26,8 @@ struct CatalogueTests {
             publisher: BrokerClient(configuration: try! AMQPConfiguration(url: TestEnvironment.amqpURL), logger: logger),
             logger: logger, environment: environment)
         return [
-            PaymentsWorker.definition(try! PaymentsSettings(environment), resources)
+            PaymentsWorker.definition(try! PaymentsSettings(environment), resources),
+            ProvisionerWorker.definition(try! ProvisionerSettings(environment), resources),
         ]
     }()
 

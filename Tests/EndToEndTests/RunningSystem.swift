@@ -4,15 +4,19 @@ import Curl
 import Foundation
 import Glibc
 import Logging
+import OrdersContracts
 import Postgres
 import Tripay
 import WalletContracts
 
+@testable import Provisioning
 @testable import Wallet
 
 let testTripayKey = "test-fake-tripay-private-key"
 let testTripayAPIKey = "DEV-test-fake-tripay-api-key"
 let testJWTSecret = "test-fake-jwt-secret-for-hs256-at-least-32-bytes"
+/// A development key (not a secret): 64 hex digits.
+let testEncryptionKey = String(repeating: "5e", count: 32)
 
 /// Starts an Armada executable from the build folder against the test stack.
 func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort: Int = freePort(), extra: [String: String] = [:]) throws
@@ -44,6 +48,9 @@ actor RunningSystem {
     static let shared = RunningSystem()
     private var starting: Task<String, Error>?
     private(set) var simulatorURL = ""
+    private(set) var digitalOceanURL = ""
+    /// The DigitalOcean account every e2e order goes to (one per run; earlier runs' are deactivated).
+    private(set) var accountId = UUID()
     private var processes: [ChildProcess] = []
 
     /// Starts the system once; concurrent callers wait for the same start (actors are reentrant).
@@ -67,12 +74,39 @@ actor RunningSystem {
                 "ARMADA_DEPOSIT_EXPIRY_GRACE_SECONDS": "1",
             ])
         let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
-        processes = [simulator, payments, ingress]
+        let token = "test-fake-do-token-" + UUID().uuidString.lowercased()
+        let (digitalOcean, digitalOceanBase) = try await Peers.digitalOceanSimulator(tokens: [token], dropletLimit: 1000)
+        digitalOceanURL = digitalOceanBase
+        try await seedAccount(token: token)
+        let (provisioner, _, provisionerMetrics) = try launch(
+            "armada-provisioner",
+            extra: [
+                "DIGITALOCEAN_API_URL": digitalOceanBase, "ARMADA_ENCRYPTION_KEY": testEncryptionKey, "ARMADA_DROPLET_POLL_SECONDS": "1",
+                "ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS": "20",
+            ])
+        processes = [simulator, payments, ingress, digitalOcean, provisioner]
         let url = "http://127.0.0.1:\(port)"
-        guard await waitForHTTP(url + "/ready"), await waitForHTTP("http://127.0.0.1:\(paymentsMetrics)/health") else {
-            throw TestFailure("system did not become ready:\n\(ingress.log)\n\(payments.log)")
+        guard await waitForHTTP(url + "/ready"), await waitForHTTP("http://127.0.0.1:\(paymentsMetrics)/health"),
+            await waitForHTTP("http://127.0.0.1:\(provisionerMetrics)/health")
+        else {
+            throw TestFailure("system did not become ready:\n\(ingress.log)\n\(payments.log)\n\(provisioner.log)")
         }
         return url
+    }
+
+    /// Deactivates the accounts earlier runs left (their simulator is gone) and adds this run's,
+    /// with room for every order the suites place.
+    private func seedAccount(token: String) async throws {
+        let sealer = try TokenSealer(hexKey: testEncryptionKey)
+        let sealed = try sealer.seal(token)
+        let id = accountId
+        let pool = TestDatabase.pool(size: 1, name: "e2e-seed")
+        try await pool.transaction { connection in
+            try connection.execute("UPDATE do_accounts SET active = false, is_primary = false")
+            _ = try DOAccounts.insert(
+                id: id, name: "e2e-\(id.uuidString.prefix(8))", sealedToken: sealed, fingerprint: TokenSealer.fingerprint(token),
+                dropletLimit: 1000, isPrimary: true, on: connection)
+        }
     }
 
     /// How many times the payments worker logged `message` for the message with this id: a

@@ -53,7 +53,7 @@ extension Peers {
         let port = freePort()
         let log = NSTemporaryDirectory() + "armada-sim-\(UUID().uuidString.prefix(6)).log"
         let process = try ChildProcess(
-            TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path,
+            TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path, ["tripay"],
             environment: [
                 "SIM_TRIPAY_PORT": "\(port)", "TRIPAY_API_KEY": apiKey, "TRIPAY_PRIVATE_KEY": privateKey,
                 "TRIPAY_MERCHANT_CODE": merchantCode,
@@ -65,6 +65,28 @@ extension Peers {
             process.isRunning && process.log.contains("listening") && canConnect(port: port)
         }
         guard up, process.isRunning else { throw TestFailure("simulator did not start: \(process.log)") }
+        return (process, "http://127.0.0.1:\(port)")
+    }
+}
+
+extension Peers {
+    /// Starts the built `armada-sim digitalocean` on a free port; returns it and its base URL.
+    public static func digitalOceanSimulator(
+        tokens: [String], bootSeconds: Double = 0.5, actionSeconds: Double = 0.5, dropletLimit: Int = 25, perMinute: Int = 250
+    ) async throws -> (ChildProcess, String) {
+        let port = freePort()
+        let log = NSTemporaryDirectory() + "armada-do-sim-\(UUID().uuidString.prefix(6)).log"
+        let process = try ChildProcess(
+            TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path, ["digitalocean"],
+            environment: [
+                "SIM_DO_PORT": "\(port)", "SIM_DO_TOKENS": tokens.joined(separator: ","), "SIM_DO_BOOT_SECONDS": "\(bootSeconds)",
+                "SIM_DO_ACTION_SECONDS": "\(actionSeconds)", "SIM_DO_DROPLET_LIMIT": "\(dropletLimit)",
+                "SIM_DO_RATE_PER_MINUTE": "\(perMinute)",
+            ], logPath: log)
+        let up = await eventually(timeout: .seconds(15)) {
+            process.isRunning && process.log.contains("listening") && canConnect(port: port)
+        }
+        guard up, process.isRunning else { throw TestFailure("DigitalOcean simulator did not start: \(process.log)") }
         return (process, "http://127.0.0.1:\(port)")
     }
 }

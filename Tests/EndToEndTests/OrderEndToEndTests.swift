@@ -1,0 +1,298 @@
+import ArmadaTestSupport
+import Curl
+import Foundation
+import OrdersContracts
+import Postgres
+import Testing
+import WalletContracts
+
+@testable import Provisioning
+@testable import Wallet
+
+/// Orders through the public API against the running provisioner and the DigitalOcean simulator.
+@Suite("Orders and provisioning, end to end")
+struct OrderEndToEndTests {
+    let pool = TestDatabase.pool(size: 2, name: "e2e-orders")
+    static let basicPlan = "6a1f0c3e-0b7d-5b0e-9a51-000000000001"
+
+    /// A new customer with `balance` in the wallet (credited through the ledger, as an admin
+    /// adjustment would be).
+    func customer(balance: Int64) async throws -> (String, APIClient) {
+        let base = try await RunningSystem.shared.baseURL()
+        let customer = TestEnvironment.unique("cust")
+        if balance > 0 {
+            _ = try await pool.transaction {
+                try Ledger.credit(
+                    customer, amount: balance, reference: .adminAdjustment, referenceId: "seed-\(customer)", description: "test", on: $0)
+            }
+        }
+        return (customer, APIClient(base: base, token: try await Tokens.make(customer: customer)))
+    }
+
+    func order(_ api: APIClient, plan: String = basicPlan, period: String = "MONTHLY", extra: String = "") async throws -> (
+        status: Int, body: [String: Any]
+    ) {
+        let response = try await api.send(
+            "POST", "/api/v1/orders", json: #"{"planId":"\#(plan)","image":"ubuntu-24-04-x64","billingPeriod":"\#(period)"\#(extra)}"#,
+            idempotencyKey: UUID().uuidString)
+        return (response.status, json(response))
+    }
+
+    /// Polls the order until `done` holds for it.
+    func awaitOrder(_ api: APIClient, _ id: String, timeout: Duration = .seconds(40), until done: ([String: Any]) -> Bool) async throws
+        -> [String: Any]
+    {
+        var last: [String: Any] = [:]
+        _ = await eventually(timeout: timeout, every: .milliseconds(200)) {
+            guard let response = try? await api.send("GET", "/api/v1/orders/\(id)"), response.status == 200 else { return false }
+            last = json(response)
+            return done(last)
+        }
+        return last
+    }
+
+    func simulatorDroplets(tag: String) async throws -> [[String: Any]] {
+        let base = await RunningSystem.shared.digitalOceanURL
+        let response = try await CurlClient().send(HTTPRequest(url: base + "/_sim/droplets?tag_name=\(tag)"))
+        return json(response)["droplets"] as? [[String: Any]] ?? []
+    }
+
+    func setFaults(_ faults: String) async throws {
+        let base = await RunningSystem.shared.digitalOceanURL
+        let response = try await CurlClient().send(
+            HTTPRequest(
+                method: "POST", url: base + "/_sim/faults", headers: [("Content-Type", "application/json")], body: Array(faults.utf8)))
+        #expect(response.status == 200)
+    }
+
+    func ledger(_ customer: String) async throws -> [(type: String, amount: Int64)] {
+        try await pool.withConnection {
+            try $0.query("SELECT reference_type, amount FROM ledger_entries WHERE customer_id = $1 ORDER BY id", customer).map {
+                (try $0.decode("reference_type"), try $0.decode("amount"))
+            }
+        }
+    }
+
+    @Test("the catalog lists the seed plans with the periods on offer and their monthly equivalents")
+    func catalog() async throws {
+        let (_, api) = try await customer(balance: 0)
+        let plans = json(try await api.send("GET", "/api/v1/plans"))["items"] as? [[String: Any]] ?? []
+        let basic = try #require(plans.first { $0["name"] as? String == "basic" })
+        let periods = basic["periods"] as? [[String: Any]] ?? []
+        #expect(periods.map { $0["billingPeriod"] as? String } == ["MONTHLY", "YEARLY"], "daily is off by default")
+        #expect(periods.first { $0["billingPeriod"] as? String == "YEARLY" }?["monthlyEquivalent"] as? Int == 41_667)
+        let images = json(try await api.send("GET", "/api/v1/images"))["items"] as? [[String: Any]] ?? []
+        #expect(
+            Set(images.compactMap { $0["slug"] as? String }).isSuperset(of: [
+                "ubuntu-22-04-x64", "ubuntu-24-04-x64", "debian-12-x64", "centos-stream-9-x64",
+            ]))
+        let regions = json(try await api.send("GET", "/api/v1/regions"))["items"] as? [[String: Any]] ?? []
+        #expect(regions.first?["slug"] as? String == "sgp1")
+    }
+
+    @Test("a paid monthly order is provisioned: one droplet of the plan's size and the order's image, ACTIVE a month")
+    func provisioned() async throws {
+        let (customer, api) = try await customer(balance: 120_000)
+        let placed = try await order(api, extra: #","hostname":"web-1""#)
+        #expect(placed.status == 202)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        let active = try await awaitOrder(api, orderId) { $0["status"] as? String == "ACTIVE" }
+        #expect(active["status"] as? String == "ACTIVE", "order: \(active)")
+        #expect(active["price"] as? Int == 50_000)
+        #expect((active["publicIpv4"] as? String)?.hasPrefix("203.0.113.") == true)
+        #expect(active["dropletStatus"] as? String == "active")
+        let formatter = ISO8601DateFormatter()
+        let activated = try #require((active["activatedAt"] as? String).flatMap(formatter.date(from:)))
+        let expires = try #require((active["expiresAt"] as? String).flatMap(formatter.date(from:)))
+        #expect(expires == BillingPeriod.monthly.end(from: activated))
+        let history = (active["history"] as? [[String: Any]] ?? []).compactMap { $0["to"] as? String }
+        #expect(history == ["PENDING", "PROCESSING", "PROVISIONING", "ACTIVE"])
+        let droplets = try await simulatorDroplets(tag: "order-\(orderId)")
+        #expect(droplets.count == 1)
+        #expect(droplets.first?["name"] as? String == "web-1")
+        #expect(droplets.first?["size_slug"] as? String == "s-1vcpu-1gb")
+        #expect((droplets.first?["image"] as? [String: Any])?["slug"] as? String == "ubuntu-24-04-x64")
+        #expect(Set(droplets.first?["tags"] as? [String] ?? []) == ["armada", "order-\(orderId)"])
+        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER"])
+        #expect(try await balance(customer, pool) == 70_000)
+    }
+
+    @Test("an order the wallet cannot pay fails with INSUFFICIENT_BALANCE: balance, required and deficit; nothing charged")
+    func insufficientBalance() async throws {
+        let (customer, api) = try await customer(balance: 30_000)
+        let placed = try await order(api)
+        let command = try await api.awaitCommand(try #require(placed.body["commandId"] as? String))
+        #expect(command["status"] as? String == "failed")
+        #expect((command["error"] as? [String: Any])?["code"] as? String == "INSUFFICIENT_BALANCE")
+        let failed = try await awaitOrder(api, try #require(placed.body["orderId"] as? String)) { $0["status"] as? String == "FAILED" }
+        #expect(failed["failureCode"] as? String == "INSUFFICIENT_BALANCE")
+        let detail = failed["failureDetail"] as? [String: Any] ?? [:]
+        #expect(detail["balance"] as? Int == 30_000 && detail["required"] as? Int == 50_000 && detail["deficit"] as? Int == 20_000)
+        #expect(try await balance(customer, pool) == 30_000)
+    }
+
+    @Test("what the catalog and the order's state tell is answered at once: 422 codes, 409 for a transition, 404 for another's order")
+    func synchronousRefusals() async throws {
+        let (_, api) = try await customer(balance: 0)
+        #expect(
+            errorCode(
+                try await api.send(
+                    "POST", "/api/v1/orders",
+                    json: #"{"planId":"\#(UUID().uuidString)","image":"ubuntu-24-04-x64","billingPeriod":"MONTHLY"}"#,
+                    idempotencyKey: UUID().uuidString)) == "PLAN_NOT_FOUND")
+        #expect(
+            errorCode(
+                try await api.send(
+                    "POST", "/api/v1/orders", json: #"{"planId":"\#(Self.basicPlan)","image":"windows-11","billingPeriod":"MONTHLY"}"#,
+                    idempotencyKey: UUID().uuidString)) == "IMAGE_NOT_FOUND")
+        #expect(
+            errorCode(
+                try await api.send(
+                    "POST", "/api/v1/orders",
+                    json: #"{"planId":"\#(Self.basicPlan)","image":"ubuntu-24-04-x64","region":"nyc9","billingPeriod":"MONTHLY"}"#,
+                    idempotencyKey: UUID().uuidString)) == "REGION_NOT_FOUND")
+        let daily = try await api.send(
+            "POST", "/api/v1/orders", json: #"{"planId":"\#(Self.basicPlan)","image":"ubuntu-24-04-x64","billingPeriod":"DAILY"}"#,
+            idempotencyKey: UUID().uuidString)
+        #expect(daily.status == 422 && errorCode(daily) == "BILLING_PERIOD_NOT_ALLOWED")
+        // A plan selling daily without a daily price: the period is not offered.
+        let planId = UUID()
+        try await pool.withConnection {
+            try $0.execute(
+                """
+                INSERT INTO plans (id, name, display_name, vcpu, memory_mb, disk_gb, bandwidth_tb, size_slug, price_monthly, allow_daily)
+                VALUES ($1, $2, 'Test', 1, 1024, 25, 1, 's-1vcpu-1gb', 50000, true)
+                """, planId, "t-" + planId.uuidString.prefix(8).lowercased())
+        }
+        let noPrice = try await api.send(
+            "POST", "/api/v1/orders", json: #"{"planId":"\#(planId.uuidString)","image":"ubuntu-24-04-x64","billingPeriod":"DAILY"}"#,
+            idempotencyKey: UUID().uuidString)
+        #expect(noPrice.status == 422 && errorCode(noPrice) == "PRICE_NOT_SET")
+        let badHost = try await api.send(
+            "POST", "/api/v1/orders",
+            json: #"{"planId":"\#(Self.basicPlan)","image":"ubuntu-24-04-x64","billingPeriod":"MONTHLY","hostname":"bad_name!"}"#,
+            idempotencyKey: UUID().uuidString)
+        #expect(badHost.status == 422 && errorCode(badHost) == "VALIDATION_FAILED")
+
+        // A FAILED order has no droplet: powering it is an invalid transition.
+        let placed = try await order(api)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        _ = try await awaitOrder(api, orderId) { $0["status"] as? String == "FAILED" }
+        let power = try await api.send("POST", "/api/v1/orders/\(orderId)/power-off", idempotencyKey: UUID().uuidString)
+        #expect(power.status == 409 && errorCode(power) == "INVALID_ORDER_STATE")
+        let delete = try await api.send("DELETE", "/api/v1/orders/\(orderId)", idempotencyKey: UUID().uuidString)
+        #expect(delete.status == 409 && errorCode(delete) == "INVALID_ORDER_STATE")
+        let console = try await api.send("GET", "/api/v1/orders/\(orderId)/console")
+        #expect(console.status == 422 && errorCode(console) == "CONSOLE_NOT_AVAILABLE")
+
+        // Another customer's order does not exist for this one.
+        let (_, stranger) = try await customer(balance: 0)
+        #expect(try await stranger.send("GET", "/api/v1/orders/\(orderId)").status == 404)
+        let foreign = try await stranger.send("POST", "/api/v1/orders/\(orderId)/reboot", idempotencyKey: UUID().uuidString)
+        #expect(foreign.status == 404 && errorCode(foreign) == "ORDER_NOT_FOUND")
+        let list = json(try await stranger.send("GET", "/api/v1/orders"))["items"] as? [[String: Any]]
+        #expect(list?.isEmpty == true)
+    }
+
+    @Test("a create whose action ends errored: the droplet is deleted, the order FAILED and refunded exactly once")
+    func erroredCreateRefunds() async throws {
+        let (customer, api) = try await customer(balance: 50_000)
+        let host = "errored-" + UUID().uuidString.prefix(8).lowercased()
+        try await setFaults(#"{"erroredCreates":1,"name":"\#(host)"}"#)
+        let placed = try await order(api, extra: #","hostname":"\#(host)""#)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        let failed = try await awaitOrder(api, orderId) { $0["status"] as? String == "FAILED" }
+        #expect(failed["failureCode"] as? String == "PROVISIONING_FAILED", "order: \(failed)")
+        #expect((failed["failureReason"] as? String)?.contains("errored") == true)
+        #expect(try await simulatorDroplets(tag: "order-\(orderId)").isEmpty, "the droplet it created is deleted")
+        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER", "PROVISION_FAILED_REFUND"])
+        #expect(try await balance(customer, pool) == 50_000)
+
+        // An admin retry charges nothing and provisions.
+        let admin = APIClient(base: api.base, token: try await Tokens.make(customer: TestEnvironment.unique("admin"), role: "admin"))
+        let retry = try await admin.send("POST", "/api/v1/admin/orders/\(orderId)/retry-provisioning", idempotencyKey: UUID().uuidString)
+        #expect(retry.status == 202)
+        let active = try await awaitOrder(api, orderId) { $0["status"] as? String == "ACTIVE" }
+        #expect(active["status"] as? String == "ACTIVE", "order: \(active)")
+        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER", "PROVISION_FAILED_REFUND"])
+        #expect(try await simulatorDroplets(tag: "order-\(orderId)").count == 1)
+        let again = try await admin.send("POST", "/api/v1/admin/orders/\(orderId)/retry-provisioning", idempotencyKey: UUID().uuidString)
+        #expect(again.status == 409 && errorCode(again) == "INVALID_ORDER_STATE")
+    }
+
+    @Test("a create that succeeded at DigitalOcean but whose answer was lost is adopted by its tag: one droplet, one debit")
+    func lostCreateIsAdopted() async throws {
+        let (customer, api) = try await customer(balance: 50_000)
+        let host = "lost-" + UUID().uuidString.prefix(8).lowercased()
+        try await setFaults(#"{"lostCreateResponses":1,"name":"\#(host)"}"#)
+        let placed = try await order(api, extra: #","hostname":"\#(host)""#)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        let active = try await awaitOrder(api, orderId, timeout: .seconds(90)) { $0["status"] as? String == "ACTIVE" }
+        #expect(active["status"] as? String == "ACTIVE", "order: \(active)")
+        let history = (active["history"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
+        #expect(history.contains { $0.contains("adopted") }, "history: \(history)")
+        #expect(try await simulatorDroplets(tag: "order-\(orderId)").count == 1)
+        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER"])
+    }
+
+    @Test("power off and on follow DigitalOcean's action; delete destroys the droplet and terminates the order")
+    func powerAndDelete() async throws {
+        let (_, api) = try await customer(balance: 50_000)
+        let placed = try await order(api)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        _ = try await awaitOrder(api, orderId) { $0["status"] as? String == "ACTIVE" }
+        let off = try await api.send("POST", "/api/v1/orders/\(orderId)/power-off", idempotencyKey: UUID().uuidString)
+        #expect(off.status == 202)
+        let powered = try await awaitOrder(api, orderId) { $0["dropletStatus"] as? String == "off" }
+        #expect(powered["dropletStatus"] as? String == "off")
+        #expect((powered["actions"] as? [[String: Any]])?.first?["status"] as? String == "completed")
+        _ = try await api.send("POST", "/api/v1/orders/\(orderId)/power-on", idempotencyKey: UUID().uuidString)
+        let on = try await awaitOrder(api, orderId) { $0["dropletStatus"] as? String == "active" }
+        #expect(on["dropletStatus"] as? String == "active")
+
+        let account = await RunningSystem.shared.accountId
+        let countBefore = try await activeDroplets(account)
+        let delete = try await api.send("DELETE", "/api/v1/orders/\(orderId)", idempotencyKey: UUID().uuidString)
+        #expect(delete.status == 202)
+        let terminated = try await awaitOrder(api, orderId) { $0["status"] as? String == "TERMINATED" }
+        #expect(terminated["terminationReason"] as? String == "USER_DELETED")
+        #expect(try await simulatorDroplets(tag: "order-\(orderId)").isEmpty)
+        #expect(try await activeDroplets(account) <= countBefore - 1)
+    }
+
+    func activeDroplets(_ account: UUID) async throws -> Int {
+        try await pool.withConnection {
+            try $0.query("SELECT active_droplets FROM do_accounts WHERE id = $1", account).first!.decode("active_droplets")
+        }
+    }
+
+    @Test("100 concurrent orders from a wallet that pays for 10: 10 droplets, 90 INSUFFICIENT_BALANCE, the ledger sums to the balance")
+    func concurrentOrders() async throws {
+        let (customer, api) = try await customer(balance: 500_000)
+        // (commandId, orderId) of each accepted order.
+        let placed = try await withThrowingTaskGroup(of: (String, String)?.self) { group in
+            for _ in 0..<100 {
+                group.addTask {
+                    let body = try await order(api).body
+                    guard let command = body["commandId"] as? String, let order = body["orderId"] as? String else { return nil }
+                    return (command, order)
+                }
+            }
+            return try await group.reduce(into: [(String, String)]()) { if let pair = $1 { $0.append(pair) } }
+        }
+        #expect(placed.count == 100)
+        var outcomes: [String: Int] = [:]
+        for (commandId, _) in placed {
+            let command = try await api.awaitCommand(commandId)
+            let key = (command["error"] as? [String: Any])?["code"] as? String ?? (command["status"] as? String ?? "?")
+            outcomes[key, default: 0] += 1
+        }
+        #expect(outcomes == ["succeeded": 10, "INSUFFICIENT_BALANCE": 90])
+        #expect(try await balance(customer, pool) == 0)
+        let sum = try await ledger(customer).reduce(Int64(0)) { $0 + $1.amount }
+        #expect(sum == 0)
+        var droplets = 0
+        for (_, orderId) in placed { droplets += try await simulatorDroplets(tag: "order-\(orderId)").count }
+        #expect(droplets == 10)
+    }
+}

@@ -65,7 +65,7 @@ let package = Package(
                 .embedInCode("SQL/0005_promos.sql"), .embedInCode("SQL/0006_periodic_runs.sql"),
                 .embedInCode("SQL/0007_payments_hardening.sql"), .embedInCode("SQL/0008_delivery_copies.sql"),
                 .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
-                .embedInCode("SQL/0011_catalog_orders_provisioning.sql"),
+                .embedInCode("SQL/0011_catalog_orders_provisioning.sql"), .embedInCode("SQL/0012_provisioning_fencing.sql"),
             ],
             swiftSettings: strict),
 
@@ -102,14 +102,16 @@ let package = Package(
             swiftSettings: strict),
 
         // The catalog's and the orders' contracts: messages, error codes, views, table reads.
-        .target(name: "OrdersContracts", dependencies: ["Messaging", "Postgres"], swiftSettings: strict),
+        .target(
+            name: "OrdersContracts", dependencies: ["Messaging", "Postgres", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
 
         // Orders and droplets against DigitalOcean; pays through the wallet's ledger.
         .target(
             name: "Provisioning",
             dependencies: [
                 "OrdersContracts", "Wallet", "WalletContracts", "Messaging", "Postgres", "DigitalOcean",
-                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
 
@@ -145,7 +147,8 @@ let package = Package(
         .executableTarget(
             name: "armadactl",
             dependencies: [
-                "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet", "WalletContracts",
+                "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet", "WalletContracts", "DigitalOcean",
+                "OrdersContracts", "Provisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),

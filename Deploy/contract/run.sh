@@ -30,6 +30,7 @@ export AMQP_URL="${ARMADA_TEST_ISOLATED_AMQP_URL:-amqp://guest:guest@127.0.0.1:$
 LOG="$ARMADA_LOCAL/logs/contract-ingress.log"
 mkdir -p "$(dirname "$LOG")"
 env ARMADA_HTTP_PORT="$PORT" ARMADA_JWT_SECRET="$SECRET" TRIPAY_PRIVATE_KEY="contract-fake-tripay-key" \
+  ARMADA_ENCRYPTION_KEY="$(printf "c0%.0s" $(seq 32))" \
   ARMADA_LOG_LEVEL=warning .build/debug/armada-ingress >"$LOG" 2>&1 &
 INGRESS=$!
 VHOST="${AMQP_URL##*/}"

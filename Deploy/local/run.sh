@@ -12,7 +12,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 RUN_DIR="$ARMADA_LOCAL/run"
 LOG_DIR="$ARMADA_LOCAL/logs"
-PROCESSES=(armada-sim armada-payments armada-ingress)
+PROCESSES=(armada-sim armada-payments armada-provisioner armada-ingress)
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 stop_processes() {
@@ -61,6 +61,13 @@ export ARMADA_HTTP_PORT="${ARMADA_HTTP_PORT:-8080}"
 export SIM_TRIPAY_PORT="${SIM_TRIPAY_PORT:-8091}"
 export TRIPAY_API_URL="${TRIPAY_API_URL:-http://127.0.0.1:$SIM_TRIPAY_PORT}"
 export SIM_TRIPAY_CALLBACK_URL="http://127.0.0.1:$ARMADA_HTTP_PORT/api/v1/webhooks/tripay"
+# DigitalOcean: the simulator, one account with a generated (fake) token; the token is sealed
+# with ARMADA_ENCRYPTION_KEY (64 hex digits, generated) when stored.
+export ARMADA_ENCRYPTION_KEY="${ARMADA_ENCRYPTION_KEY:-$(dev_secret encryption-key)}"
+export SIM_DO_PORT="${SIM_DO_PORT:-8092}"
+export DIGITALOCEAN_API_URL="${DIGITALOCEAN_API_URL:-http://127.0.0.1:$SIM_DO_PORT}"
+export SIM_DO_TOKENS="${SIM_DO_TOKENS:-dev-fake-do-$(dev_secret do-token)}"
+export SIM_DO_BOOT_SECONDS="${SIM_DO_BOOT_SECONDS:-5}"
 
 log "building (first build takes a few minutes)"
 set +e
@@ -79,7 +86,13 @@ start() {
   echo $! > "$RUN_DIR/$name.pid"
 }
 start armada-sim
+for _ in $(seq 1 60); do curl -fs "$DIGITALOCEAN_API_URL/health" >/dev/null 2>&1 && break; sleep 0.5; done
+# The simulator's account, once (the token is checked with GET /v2/account before it is stored).
+if ! .build/debug/armadactl do-accounts list | grep -q "^sim-primary"; then
+  DIGITALOCEAN_TOKEN="${SIM_DO_TOKENS%%,*}" .build/debug/armadactl do-accounts add --name sim-primary --primary --droplet-limit 25
+fi
 start armada-payments ARMADA_METRICS_PORT="${PAYMENTS_METRICS_PORT:-9101}"
+start armada-provisioner ARMADA_METRICS_PORT="${PROVISIONER_METRICS_PORT:-9102}"
 start armada-ingress
 
 for _ in $(seq 1 60); do
@@ -93,7 +106,9 @@ cat <<INFO
 Armada is running.
   ingress            http://127.0.0.1:$ARMADA_HTTP_PORT   (/api/v1/..., /health, /ready, /metrics, POST /api/v1/webhooks/tripay)
   payments metrics   http://127.0.0.1:${PAYMENTS_METRICS_PORT:-9101}/metrics
+  provisioner metrics http://127.0.0.1:${PROVISIONER_METRICS_PORT:-9102}/metrics
   Tripay simulator   $TRIPAY_API_URL   (POST /_sim/transactions/REFERENCE/pay|expire|fail|refund)
+  DigitalOcean sim   $DIGITALOCEAN_API_URL   (GET /_sim/droplets, POST /_sim/faults)
   PostgreSQL         $DATABASE_URL
   RabbitMQ           $AMQP_URL
   logs               $LOG_DIR/
@@ -104,6 +119,9 @@ Send a signed test callback (creates a PENDING deposit, pays it, prints the bala
 
 The whole deposit story through the API (token, deposit, simulator pays, balance):
   Deploy/local/demo-deposit.sh
+
+A customer tops up, orders a monthly VPS, sees it ACTIVE with an IP, powers it off and on, deletes it:
+  Deploy/local/demo-order.sh
 
 Queues and dead letters:   .build/debug/armadactl queues
 Stop:                      Deploy/local/run.sh stop      (or 'down' to stop the stack too)

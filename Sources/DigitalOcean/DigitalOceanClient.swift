@@ -129,6 +129,18 @@ public struct DigitalOceanClient: Sendable {
         }
     }
 
+    /// The droplet's actions, newest first (the first page): how a caller finds out whether an
+    /// action it posted without an answer reached DigitalOcean. Empty when the droplet is gone.
+    public func dropletActions(dropletId: Int64, token: String) async throws -> DigitalOceanReply<[DropletAction]> {
+        do {
+            let reply = try await call(
+                "GET", "/v2/droplets/\(dropletId)/actions?page=1&per_page=50", token: token, as: ActionListEnvelope.self)
+            return DigitalOceanReply(value: reply.value.actions, rateLimit: reply.rateLimit)
+        } catch let NotFound.resource(reading) {
+            return DigitalOceanReply(value: [], rateLimit: reading)
+        }
+    }
+
     /// The action, or nil when DigitalOcean does not know it.
     public func action(id: Int64, token: String) async throws -> DigitalOceanReply<DropletAction?> {
         do {

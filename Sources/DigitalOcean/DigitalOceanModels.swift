@@ -190,6 +190,10 @@ struct ActionEnvelope: Decodable {
     var action: DropletAction
 }
 
+struct ActionListEnvelope: Decodable {
+    var actions: [DropletAction]
+}
+
 struct AccountEnvelope: Decodable {
     var account: DigitalOceanAccount
 }

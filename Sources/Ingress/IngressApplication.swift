@@ -1,6 +1,7 @@
 import AMQP
 import Hummingbird
 import Logging
+import OrdersContracts
 import Postgres
 import Prometheus
 import WalletContracts
@@ -16,11 +17,14 @@ public struct IngressDependencies: Sendable {
     public var depositPolicy: DepositPolicy
     /// Console links for `GET /orders/{id}/console`; nil answers CONSOLE_NOT_AVAILABLE.
     public var console: ConsoleLinks?
+    /// Seals DigitalOcean tokens an admin adds; nil without ARMADA_ENCRYPTION_KEY.
+    public var sealer: TokenSealer?
 
     public init(
         pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String, tokens: TokenVerifier,
-        depositPolicy: DepositPolicy, console: ConsoleLinks? = nil
+        depositPolicy: DepositPolicy, console: ConsoleLinks? = nil, sealer: TokenSealer? = nil
     ) {
+        self.sealer = sealer
         self.console = console
         self.pool = pool
         self.broker = broker
@@ -53,6 +57,7 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
     CustomerAPI(pool: dependencies.pool, gateway: gateway, depositPolicy: dependencies.depositPolicy).addRoutes(to: api)
     PromoAPI(pool: dependencies.pool, gateway: gateway).addRoutes(to: api)
     OrdersAPI(pool: dependencies.pool, gateway: gateway, console: dependencies.console).addRoutes(to: api)
+    AdminCatalogAPI(pool: dependencies.pool, gateway: gateway, sealer: dependencies.sealer).addRoutes(to: api)
     return router
 }
 

@@ -3,6 +3,7 @@ import ArmadaService
 import Foundation
 import Logging
 import Messaging
+import OrdersContracts
 import WalletContracts
 
 /// The ingress's settings (README, Configuration), parsed once at start.
@@ -16,6 +17,7 @@ public struct IngressSettings: Sendable {
     public var jwtAudience: String?
     public var deposits: DepositPolicy
     public var console: ConsoleLinks?
+    public var sealer: TokenSealer?
 
     public init(_ environment: EnvironmentReader = EnvironmentReader()) throws {
         process = try ProcessSettings(environment, defaultMetricsPort: 9100)
@@ -26,6 +28,7 @@ public struct IngressSettings: Sendable {
         jwtIssuer = environment.string("ARMADA_JWT_ISSUER")
         jwtAudience = environment.string("ARMADA_JWT_AUDIENCE")
         deposits = try DepositPolicy(environment)
+        if environment.string("ARMADA_ENCRYPTION_KEY") != nil { sealer = try TokenSealer(environment) }
         if let template = environment.string("ARMADA_CONSOLE_URL_TEMPLATE") {
             console = ConsoleLinks(template: template, signingKey: try environment.required("ARMADA_CONSOLE_SIGNING_KEY"))
         }
@@ -50,7 +53,7 @@ public enum IngressProcess {
             let app = buildApplication(
                 IngressDependencies(
                     pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,
-                    depositPolicy: settings.deposits, console: settings.console),
+                    depositPolicy: settings.deposits, console: settings.console, sealer: settings.sealer),
                 port: settings.httpPort, logger: logger)
             // A command whose confirm did not come waits in the outbox; every worker's relay
             // publishes it (the ingress stays thin and runs none).

@@ -98,6 +98,15 @@ public struct Plan: Sendable, Equatable {
         }
     }
 
+    /// Everything, for an admin: flags and prices not on offer too.
+    public var adminView: AdminPlanView {
+        AdminPlanView(
+            id: id.uuidString.lowercased(), name: name, displayName: displayName, vcpu: vcpu, memoryMb: memoryMb, diskGb: diskGb,
+            bandwidthTb: bandwidthTb, sizeSlug: sizeSlug, active: active, sortOrder: sortOrder, priceDaily: priceDaily,
+            priceMonthly: priceMonthly, priceYearly: priceYearly, allowDaily: allowDaily, allowMonthly: allowMonthly,
+            allowYearly: allowYearly, periods: offers)
+    }
+
     public var view: PlanView {
         PlanView(
             id: id.uuidString.lowercased(), name: name, displayName: displayName, vcpu: vcpu, memoryMb: memoryMb, diskGb: diskGb,
@@ -120,6 +129,28 @@ public struct PlanView: Codable, Sendable, Equatable {
     public var memoryMb: Int
     public var diskGb: Int
     public var bandwidthTb: Double
+    public var periods: [PlanOffer]
+}
+
+/// A plan as an admin sees it.
+public struct AdminPlanView: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var displayName: String
+    public var vcpu: Int
+    public var memoryMb: Int
+    public var diskGb: Int
+    public var bandwidthTb: Double
+    public var sizeSlug: String
+    public var active: Bool
+    public var sortOrder: Int
+    public var priceDaily: Int64?
+    public var priceMonthly: Int64?
+    public var priceYearly: Int64?
+    public var allowDaily: Bool
+    public var allowMonthly: Bool
+    public var allowYearly: Bool
+    /// What customers are offered from it.
     public var periods: [PlanOffer]
 }
 

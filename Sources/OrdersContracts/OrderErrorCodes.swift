@@ -19,4 +19,6 @@ extension ErrorCode {
     public static let doAccountNotFound = ErrorCode("DO_ACCOUNT_NOT_FOUND")
     public static let doAccountTokenRejected = ErrorCode("DO_ACCOUNT_TOKEN_REJECTED")
     public static let doAccountDuplicate = ErrorCode("DO_ACCOUNT_DUPLICATE")
+    /// The ingress has no ARMADA_ENCRYPTION_KEY: it cannot take a token.
+    public static let encryptionNotConfigured = ErrorCode("ENCRYPTION_NOT_CONFIGURED")
 }

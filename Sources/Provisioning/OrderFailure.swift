@@ -10,8 +10,12 @@ import WalletContracts
 enum OrderFailure {
     static let actor = "system:provisioner"
 
-    /// The VPS_ORDER debit's reference id: the order id.
-    static func reference(_ orderId: UUID) -> String { orderId.uuidString.lowercased() }
+    /// The reference id of a provisioning round's VPS_ORDER debit and of its refund: the order id,
+    /// and `<order id>:r<round>` for a round an admin started again. Each round that fails
+    /// refunds its own debit, once; a VPS that comes up has cost exactly one debit net.
+    static func reference(_ orderId: UUID, round: Int) -> String {
+        round == 1 ? orderId.uuidString.lowercased() : "\(orderId.uuidString.lowercased()):r\(round)"
+    }
 
     @discardableResult
     static func fail(_ order: OrderRecord, code: ErrorCode, reason: String, context: inout HandlerContext) throws -> Bool {
@@ -25,9 +29,10 @@ enum OrderFailure {
                 [code.rawValue, String(reason.prefix(1000))], on: connection)
         else { return false }
         var refunded: Int64 = 0
-        if let debit = try Ledger.entry(reference: .vpsOrder, referenceId: reference(order.id), on: connection) {
+        let referenceId = reference(order.id, round: order.provisioningRound)
+        if let debit = try Ledger.entry(reference: .vpsOrder, referenceId: referenceId, on: connection) {
             let posting = try Ledger.credit(
-                order.customerId, amount: -debit.amount, reference: .provisionFailedRefund, referenceId: reference(order.id),
+                order.customerId, amount: -debit.amount, reference: .provisionFailedRefund, referenceId: referenceId,
                 description: "Refund: VPS \(order.hostname) could not be provisioned", on: connection)
             if case .applied = posting { refunded = -debit.amount }
         }

@@ -25,9 +25,19 @@ public enum ProvisionerWorker {
                 AnyMessageHandler(DeleteOrderHandler(gateway: gateway)),
                 AnyMessageHandler(SetAutoRenewHandler()),
                 AnyMessageHandler(RetryProvisioningHandler(provisioningDeadline: settings.provisioningDeadline)),
+                AnyMessageHandler(ManagePlanHandler()),
+                AnyMessageHandler(ManageCatalogEntryHandler()),
+                AnyMessageHandler(AddDOAccountHandler(client: gateway.client, sealer: settings.sealer)),
+                AnyMessageHandler(UpdateDOAccountHandler()),
+                AnyMessageHandler(DestroyDropletHandler(gateway: gateway)),
             ],
             publishes: [OrderCreated.self, VPSActive.self, ProvisioningFailed.self, VPSTerminated.self],
-            periodic: [AccountHealthCheck.job(pool: resources.pool, gateway: gateway, every: settings.healthCheckInterval)])
+            periodic: [
+                AccountHealthCheck.job(pool: resources.pool, gateway: gateway, every: settings.healthCheckInterval),
+                OrphanSweep.job(
+                    pool: resources.pool, gateway: gateway, productTag: settings.productTag, every: settings.orphanSweepInterval,
+                    minimumAge: 900),
+            ])
     }
 }
 
@@ -46,6 +56,11 @@ public struct ProvisionerSettings: Sendable {
     public var activeTimeout: Duration
     /// ARMADA_DO_HEALTH_CHECK_SECONDS: how often every account's token is checked.
     public var healthCheckInterval: Duration
+    /// ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS: after a create got no answer, how long before
+    /// another may go (the first may still appear at DigitalOcean and be adopted by its tag).
+    public var ambiguousCreateQuiet: TimeInterval
+    /// ARMADA_ORPHAN_SWEEP_SECONDS: how often droplets no live order owns are looked for.
+    public var orphanSweepInterval: Duration
     /// ARMADA_DROPLET_TAG: the product tag every droplet carries besides `order-<id>`.
     public var productTag: String
 
@@ -57,6 +72,8 @@ public struct ProvisionerSettings: Sendable {
         pollInterval = try environment.seconds("ARMADA_DROPLET_POLL_SECONDS", default: 5, in: 1...300)
         activeTimeout = try environment.seconds("ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS", default: 300, in: 5...3600)
         healthCheckInterval = try environment.seconds("ARMADA_DO_HEALTH_CHECK_SECONDS", default: 60, in: 5...3600)
+        ambiguousCreateQuiet = Double(try environment.int("ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS", default: 90, in: 0...3600))
+        orphanSweepInterval = try environment.seconds("ARMADA_ORPHAN_SWEEP_SECONDS", default: 600, in: 30...86_400)
         productTag = environment.string("ARMADA_DROPLET_TAG", default: "armada")
         guard productTag.range(of: "^[a-z0-9:_-]{1,64}$", options: .regularExpression) != nil else {
             throw SettingsError("ARMADA_DROPLET_TAG must be 1 to 64 of a-z, 0-9, ':', '_', '-', got '\(productTag)'")
@@ -75,7 +92,8 @@ enum AccountHealthCheck {
             }
             for account in accounts {
                 do {
-                    _ = try await gateway.call(account, { try await $0.account(token: $1) })
+                    let found = try await gateway.call(account, { try await $0.account(token: $1) })
+                    try await pool.withConnection { try DOAccounts.recordProviderLimit(account.id, limit: found.dropletLimit, on: $0) }
                 } catch {
                     context.logger.warning(
                         "DigitalOcean account check failed", metadata: ["account": "\(account.name)", "error": "\(error)"])

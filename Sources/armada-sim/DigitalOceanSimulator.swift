@@ -51,6 +51,9 @@ struct SimFaults: Codable, Sendable {
     var erroredCreates: Int?
     /// The next N creates make the droplet but answer 504 with no JSON: the response is lost.
     var lostCreateResponses: Int?
+    /// With `lostCreateResponses`: the droplet shows (get, list) only this many seconds after the
+    /// lost answer, as an eventually consistent API may.
+    var lostCreateVisibleAfterSeconds: Double?
     /// The next N creates never get a public IPv4 (the create action completes, the droplet
     /// stays `new`).
     var noAddressCreates: Int?
@@ -63,6 +66,8 @@ struct SimFaults: Codable, Sendable {
     /// Only creates of a droplet with this name.
     var name: String?
 }
+
+struct SimBusy: Error {}
 
 actor DigitalOceanWorld {
     struct StoredDroplet: Sendable {
@@ -77,6 +82,8 @@ actor DigitalOceanWorld {
         var status: String
         var ipv4: String?
         var createActionId: Int64
+        /// Before this, get and list do not show it.
+        var visibleAfter: Date
     }
 
     struct StoredAction: Sendable {
@@ -101,6 +108,7 @@ actor DigitalOceanWorld {
     var nextActionId: Int64 = 1_900_000_000
     /// Every create the simulator accepted, for tests that count duplicates.
     var creates = 0
+    var createdNames: [String] = []
 
     init(settings: DigitalOceanSimSettings) { self.settings = settings }
 
@@ -163,14 +171,17 @@ actor DigitalOceanWorld {
         nextDropletId += 1
         nextActionId += 1
         creates += 1
+        createdNames.append(request.name)
         let errored = takeFault(\.erroredCreates, token: token, name: request.name)
         let noAddress = takeFault(\.noAddressCreates, token: token, name: request.name)
         let lost = takeFault(\.lostCreateResponses, token: token, name: request.name)
+        let hidden = lost ? (rules.compactMap(\.lostCreateVisibleAfterSeconds).last ?? 0) : 0
         let id = nextDropletId
         let address = errored || noAddress ? nil : "203.0.113.\(Int(id % 250) + 1)"
         let droplet = StoredDroplet(
             id: id, token: token, name: request.name, size: request.size, region: request.region, image: request.image,
-            tags: request.tags ?? [], createdAt: now, status: "new", ipv4: address, createActionId: nextActionId)
+            tags: request.tags ?? [], createdAt: now, status: "new", ipv4: address, createActionId: nextActionId,
+            visibleAfter: now.addingTimeInterval(hidden))
         droplets[id] = droplet
         actions[nextActionId] = StoredAction(
             id: nextActionId, token: token, dropletId: id, type: "create", image: request.image, startedAt: now,
@@ -180,12 +191,14 @@ actor DigitalOceanWorld {
 
     func droplet(_ id: Int64, token: String, now: Date) -> StoredDroplet? {
         settle(now)
-        return droplets[id].flatMap { $0.token == token ? $0 : nil }
+        return droplets[id].flatMap { $0.token == token && now >= $0.visibleAfter ? $0 : nil }
     }
 
     func list(tag: String?, token: String, now: Date) -> [StoredDroplet] {
         settle(now)
-        return droplets.values.filter { $0.token == token && (tag == nil || $0.tags.contains(tag!)) }.sorted { $0.id < $1.id }
+        return droplets.values.filter { $0.token == token && now >= $0.visibleAfter && (tag == nil || $0.tags.contains(tag!)) }.sorted {
+            $0.id < $1.id
+        }
     }
 
     func all(now: Date) -> [StoredDroplet] {
@@ -199,15 +212,24 @@ actor DigitalOceanWorld {
         return true
     }
 
-    func startAction(_ type: String, image: String?, droplet id: Int64, token: String, now: Date) -> StoredAction? {
+    /// Nil when the droplet is not this token's; `.failure` when it has an action in progress
+    /// (DigitalOcean refuses a second: "Droplet already has a pending event.").
+    func startAction(_ type: String, image: String?, droplet id: Int64, token: String, now: Date) -> Result<StoredAction, SimBusy>? {
         settle(now)
         guard let droplet = droplets[id], droplet.token == token else { return nil }
+        if actions.values.contains(where: { $0.dropletId == id && !$0.applied && now < $0.completesAt }) { return .failure(SimBusy()) }
         nextActionId += 1
         let action = StoredAction(
             id: nextActionId, token: token, dropletId: droplet.id, type: type, image: image, startedAt: now,
             completesAt: now.addingTimeInterval(settings.actionSeconds), outcome: "completed")
         actions[nextActionId] = action
-        return action
+        return .success(action)
+    }
+
+    func actions(ofDroplet id: Int64, token: String, now: Date) -> [StoredAction]? {
+        settle(now)
+        guard droplets[id]?.token == token else { return nil }
+        return actions.values.filter { $0.dropletId == id }.sorted { $0.id > $1.id }
     }
 
     func action(_ id: Int64, token: String, now: Date) -> StoredAction? {
@@ -354,10 +376,21 @@ struct DigitalOceanSimulator: Sendable {
                         .unprocessableContent, "unprocessable_entity", "You specified an invalid image for Droplet rebuild.", headers)
                 }
                 let now = Date()
-                guard let action = await world.startAction(type, image: image, droplet: id, token: token, now: now) else {
-                    return notFound(headers)
+                switch await world.startAction(type, image: image, droplet: id, token: token, now: now) {
+                case .none: return notFound(headers)
+                case .failure:
+                    return problem(.unprocessableContent, "unprocessable_entity", "Droplet already has a pending event.", headers)
+                case .success(let action): return json(.created, ["action": render(action, now: now)], headers)
                 }
-                return json(.created, ["action": render(action, now: now)], headers)
+            }
+        }
+        router.get("/v2/droplets/:id/actions") { request, context in
+            let id = Int64(context.parameters.get("id") ?? "") ?? -1
+            return await authorized(request) { token, headers in
+                let now = Date()
+                guard let actions = await world.actions(ofDroplet: id, token: token, now: now) else { return notFound(headers) }
+                let page = actions.prefix(50).map { render($0, now: now) }
+                return json(.ok, ["actions": page, "links": [String: String](), "meta": ["total": actions.count]], headers)
             }
         }
         router.get("/v2/actions/:id") { request, context in
@@ -385,8 +418,15 @@ struct DigitalOceanSimulator: Sendable {
             let now = Date()
             let tag = request.uri.queryParameters.get("tag_name")
             let all = await world.all(now: now).filter { tag == nil || $0.tags.contains(tag!) }
-            let creates = await world.creates
-            return json(.ok, ["droplets": all.map { render($0, now: now) }, "creates": creates], [:])
+            let names = await world.createdNames
+            let name = request.uri.queryParameters.get("name")
+            return json(
+                .ok,
+                [
+                    "droplets": all.map { render($0, now: now) },
+                    "creates": name.map { name in names.filter { $0 == name }.count } ?? names.count,
+                ],
+                [:])
         }
         router.get("/health") { _, _ in json(.ok, ["status": "ok"], [:]) }
         return router

@@ -234,6 +234,44 @@ struct OpenAPIContractTests {
         _ = try await call(customer, "GET", "/api/v1/admin/do-accounts")
         _ = try await call(customer, "DELETE", "/api/v1/orders/{id}", order, key: true)
 
+        // The admin's catalog and accounts.
+        _ = try await call(admin, "GET", "/api/v1/admin/plans")
+        let plan = try await call(
+            admin, "POST", "/api/v1/admin/plans",
+            json:
+                #"{"name": "contract-\#(UUID().uuidString.prefix(8).lowercased())", "displayName": "Contract", "vcpu": 1, "memoryMb": 1024, "diskGb": 25, "bandwidthTb": 1, "sizeSlug": "s-1vcpu-1gb", "priceMonthly": 10000, "active": false}"#,
+            key: true)
+        let planId = try #require(json(plan)["planId"] as? String)
+        _ = try await admin.awaitCommand(try #require(json(plan)["commandId"] as? String))
+        _ = try await call(admin, "POST", "/api/v1/admin/plans", json: #"{"name": "Not A Slug"}"#, key: true)
+        _ = try await call(
+            admin, "PATCH", "/api/v1/admin/plans/{id}", "/api/v1/admin/plans/\(planId)",
+            json: #"{"priceMonthly": null, "priceYearly": 90000}"#, key: true)
+        _ = try await call(
+            admin, "PATCH", "/api/v1/admin/plans/{id}", "/api/v1/admin/plans/\(UUID().uuidString)", json: #"{"active": true}"#, key: true)
+        _ = try await call(admin, "DELETE", "/api/v1/admin/plans/{id}", "/api/v1/admin/plans/\(planId)", key: true)
+        for kind in ["images", "regions"] {
+            let slug = "ct" + UUID().uuidString.prefix(8).lowercased().filter(\.isLetter)
+            _ = try await call(admin, "GET", "/api/v1/admin/\(kind)")
+            let added = try await call(
+                admin, "POST", "/api/v1/admin/\(kind)",
+                json: #"{"slug": "\#(slug)", "displayName": "Contract", "active": false, "sortOrder": 1000}"#,
+                key: true)
+            _ = try await admin.awaitCommand(try #require(json(added)["commandId"] as? String))
+            _ = try await call(
+                admin, "PATCH", "/api/v1/admin/\(kind)/{slug}", "/api/v1/admin/\(kind)/\(slug)", json: #"{"displayName": "Renamed"}"#,
+                key: true)
+            _ = try await call(
+                admin, "PATCH", "/api/v1/admin/\(kind)/{slug}", "/api/v1/admin/\(kind)/zz-none", json: #"{"active": true}"#, key: true)
+            _ = try await call(admin, "DELETE", "/api/v1/admin/\(kind)/{slug}", "/api/v1/admin/\(kind)/\(slug)", key: true)
+        }
+        _ = try await call(
+            admin, "POST", "/api/v1/admin/do-accounts", json: #"{"name": "contract-bad", "token": "not-a-real-token"}"#, key: true)
+        _ = try await call(
+            admin, "PATCH", "/api/v1/admin/do-accounts/{id}", "/api/v1/admin/do-accounts/\(UUID().uuidString)", json: #"{"active": false}"#,
+            key: true)
+        _ = try await call(customer, "GET", "/api/v1/admin/plans")
+
         var problems: [String] = []
         for (operation, response) in exercised {
             problems += spec.check(

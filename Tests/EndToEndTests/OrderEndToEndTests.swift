@@ -57,6 +57,11 @@ struct OrderEndToEndTests {
         return json(response)["droplets"] as? [[String: Any]] ?? []
     }
 
+    func simulatorCreates(name: String) async throws -> Int {
+        let base = await RunningSystem.shared.digitalOceanURL
+        return json(try await CurlClient().send(HTTPRequest(url: base + "/_sim/droplets?name=\(name)")))["creates"] as? Int ?? -1
+    }
+
     func setFaults(_ faults: String) async throws {
         let base = await RunningSystem.shared.digitalOceanURL
         let response = try await CurlClient().send(
@@ -194,7 +199,7 @@ struct OrderEndToEndTests {
         #expect(list?.isEmpty == true)
     }
 
-    @Test("a create whose action ends errored: the droplet is deleted, the order FAILED and refunded exactly once")
+    @Test("a create whose action ends errored: droplet deleted, FAILED, refunded once; an admin retry provisions for one charge net")
     func erroredCreateRefunds() async throws {
         let (customer, api) = try await customer(balance: 50_000)
         let host = "errored-" + UUID().uuidString.prefix(8).lowercased()
@@ -208,13 +213,14 @@ struct OrderEndToEndTests {
         #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER", "PROVISION_FAILED_REFUND"])
         #expect(try await balance(customer, pool) == 50_000)
 
-        // An admin retry charges nothing and provisions.
+        // An admin retry provisions it, taking back the refunded price: one charge net, never two.
         let admin = APIClient(base: api.base, token: try await Tokens.make(customer: TestEnvironment.unique("admin"), role: "admin"))
         let retry = try await admin.send("POST", "/api/v1/admin/orders/\(orderId)/retry-provisioning", idempotencyKey: UUID().uuidString)
         #expect(retry.status == 202)
         let active = try await awaitOrder(api, orderId) { $0["status"] as? String == "ACTIVE" }
         #expect(active["status"] as? String == "ACTIVE", "order: \(active)")
-        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER", "PROVISION_FAILED_REFUND"])
+        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER", "PROVISION_FAILED_REFUND", "VPS_ORDER"])
+        #expect(try await balance(customer, pool) == 0)
         #expect(try await simulatorDroplets(tag: "order-\(orderId)").count == 1)
         let again = try await admin.send("POST", "/api/v1/admin/orders/\(orderId)/retry-provisioning", idempotencyKey: UUID().uuidString)
         #expect(again.status == 409 && errorCode(again) == "INVALID_ORDER_STATE")
@@ -224,7 +230,9 @@ struct OrderEndToEndTests {
     func lostCreateIsAdopted() async throws {
         let (customer, api) = try await customer(balance: 50_000)
         let host = "lost-" + UUID().uuidString.prefix(8).lowercased()
-        try await setFaults(#"{"lostCreateResponses":1,"name":"\#(host)"}"#)
+        // DigitalOcean shows the droplet only some seconds after the lost answer: a look right after
+        // finds nothing, and only the quiet period keeps a second create from going.
+        try await setFaults(#"{"lostCreateResponses":1,"lostCreateVisibleAfterSeconds":11,"name":"\#(host)"}"#)
         let placed = try await order(api, extra: #","hostname":"\#(host)""#)
         let orderId = try #require(placed.body["orderId"] as? String)
         let active = try await awaitOrder(api, orderId, timeout: .seconds(90)) { $0["status"] as? String == "ACTIVE" }
@@ -232,6 +240,7 @@ struct OrderEndToEndTests {
         let history = (active["history"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String }
         #expect(history.contains { $0.contains("adopted") }, "history: \(history)")
         #expect(try await simulatorDroplets(tag: "order-\(orderId)").count == 1)
+        #expect(try await simulatorCreates(name: host) == 1, "one create reached DigitalOcean")
         #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER"])
     }
 
@@ -294,5 +303,117 @@ struct OrderEndToEndTests {
         var droplets = 0
         for (_, orderId) in placed { droplets += try await simulatorDroplets(tag: "order-\(orderId)").count }
         #expect(droplets == 10)
+    }
+}
+
+/// The admin's catalog and DigitalOcean accounts, through the API.
+@Suite("Catalog and DigitalOcean accounts, admin, end to end")
+struct AdminCatalogEndToEndTests {
+    func admin() async throws -> APIClient {
+        APIClient(
+            base: try await RunningSystem.shared.baseURL(),
+            token: try await Tokens.make(customer: TestEnvironment.unique("admin"), role: "admin"))
+    }
+
+    @Test("a plan is created with a period flag on and no price (not offered, PRICE_NOT_SET), priced later, deactivated; names are unique")
+    func plans() async throws {
+        let admin = try await admin()
+        let name = "adm-" + UUID().uuidString.prefix(8).lowercased()
+        let created = json(
+            try await admin.send(
+                "POST", "/api/v1/admin/plans",
+                json:
+                    #"{"name": "\#(name)", "displayName": "Admin test", "vcpu": 2, "memoryMb": 2048, "diskGb": 60, "bandwidthTb": 3, "sizeSlug": "s-2vcpu-2gb", "priceMonthly": 90000, "allowDaily": true}"#,
+                idempotencyKey: UUID().uuidString))
+        let command = try await admin.awaitCommand(try #require(created["commandId"] as? String))
+        #expect(command["status"] as? String == "succeeded", "\(command)")
+        let planId = try #require(created["planId"] as? String)
+        let (_, customer) = try await OrderEndToEndTests().customer(balance: 0)
+        func offered() async throws -> [String]? {
+            let plans = json(try await customer.send("GET", "/api/v1/plans"))["items"] as? [[String: Any]] ?? []
+            return (plans.first { $0["id"] as? String == planId }?["periods"] as? [[String: Any]])?.compactMap {
+                $0["billingPeriod"] as? String
+            }
+        }
+        #expect(try await offered() == ["MONTHLY"], "daily has no price, yearly no price: only monthly")
+        let daily = try await customer.send(
+            "POST", "/api/v1/orders", json: #"{"planId":"\#(planId)","image":"ubuntu-24-04-x64","billingPeriod":"DAILY"}"#,
+            idempotencyKey: UUID().uuidString)
+        #expect(errorCode(daily) == "PRICE_NOT_SET")
+
+        let priced = json(
+            try await admin.send(
+                "PATCH", "/api/v1/admin/plans/\(planId)", json: #"{"priceDaily": 3500, "allowYearly": false}"#,
+                idempotencyKey: UUID().uuidString))
+        #expect(try await admin.awaitCommand(try #require(priced["commandId"] as? String))["status"] as? String == "succeeded")
+        #expect(try await offered() == ["DAILY", "MONTHLY"])
+
+        let duplicate = json(
+            try await admin.send(
+                "POST", "/api/v1/admin/plans",
+                json:
+                    #"{"name": "\#(name)", "displayName": "Again", "vcpu": 1, "memoryMb": 1024, "diskGb": 25, "bandwidthTb": 1, "sizeSlug": "s-1vcpu-1gb"}"#,
+                idempotencyKey: UUID().uuidString))
+        let refused = try await admin.awaitCommand(try #require(duplicate["commandId"] as? String))
+        #expect((refused["error"] as? [String: Any])?["code"] as? String == "PLAN_NAME_TAKEN")
+
+        let removed = json(try await admin.send("DELETE", "/api/v1/admin/plans/\(planId)", idempotencyKey: UUID().uuidString))
+        #expect(try await admin.awaitCommand(try #require(removed["commandId"] as? String))["status"] as? String == "succeeded")
+        #expect(try await offered() == nil, "an inactive plan is not listed")
+        let gone = try await customer.send(
+            "POST", "/api/v1/orders", json: #"{"planId":"\#(planId)","image":"ubuntu-24-04-x64","billingPeriod":"MONTHLY"}"#,
+            idempotencyKey: UUID().uuidString)
+        #expect(errorCode(gone) == "PLAN_NOT_FOUND")
+        let all = json(try await admin.send("GET", "/api/v1/admin/plans"))["items"] as? [[String: Any]] ?? []
+        #expect(all.first { $0["id"] as? String == planId }?["active"] as? Bool == false)
+        #expect(try await customer.send("GET", "/api/v1/admin/plans").status == 403)
+    }
+
+    @Test("an account is added only with a token DigitalOcean accepts; it is listed without its token; it can be deactivated")
+    func accounts() async throws {
+        let admin = try await admin()
+        let rejected = json(
+            try await admin.send(
+                "POST", "/api/v1/admin/do-accounts", json: #"{"name": "bad-\#(UUID().uuidString.prefix(6))", "token": "not-a-token"}"#,
+                idempotencyKey: UUID().uuidString))
+        let refusal = try await admin.awaitCommand(try #require(rejected["commandId"] as? String))
+        #expect((refusal["error"] as? [String: Any])?["code"] as? String == "DO_ACCOUNT_TOKEN_REJECTED", "\(refusal)")
+
+        let token = await RunningSystem.shared.spareDigitalOceanToken
+        let name = "spare-" + UUID().uuidString.prefix(6).lowercased()
+        let added = json(
+            try await admin.send(
+                "POST", "/api/v1/admin/do-accounts", json: #"{"name": "\#(name)", "token": "\#(token)", "dropletLimit": 3}"#,
+                idempotencyKey: UUID().uuidString))
+        let command = try await admin.awaitCommand(try #require(added["commandId"] as? String))
+        #expect(command["status"] as? String == "succeeded", "\(command)")
+        let accountId = try #require(added["accountId"] as? String)
+        let listed = try await admin.send("GET", "/api/v1/admin/do-accounts")
+        #expect(!String(decoding: listed.body, as: UTF8.self).contains(token), "the token is never shown")
+        let account = (json(listed)["items"] as? [[String: Any]])?.first { $0["id"] as? String == accountId }
+        #expect(account?["dropletLimit"] as? Int == 3 && account?["health"] as? String == "HEALTHY" && account?["active"] as? Bool == true)
+        let pool = TestDatabase.pool(size: 1, name: "e2e-accounts")
+        let stored = try await pool.withConnection {
+            try $0.query("SELECT token_sealed FROM do_accounts WHERE id = $1", UUID(uuidString: accountId)!).first!.decode(
+                "token_sealed", as: [UInt8].self)
+        }
+        #expect(!String(decoding: stored, as: UTF8.self).contains(token), "stored sealed")
+        #expect(try TokenSealer(hexKey: testEncryptionKey).open(stored) == token)
+
+        let again = json(
+            try await admin.send(
+                "POST", "/api/v1/admin/do-accounts", json: #"{"name": "other-\#(UUID().uuidString.prefix(6))", "token": "\#(token)"}"#,
+                idempotencyKey: UUID().uuidString))
+        let duplicate = try await admin.awaitCommand(try #require(again["commandId"] as? String))
+        #expect((duplicate["error"] as? [String: Any])?["code"] as? String == "DO_ACCOUNT_DUPLICATE")
+
+        let off = json(
+            try await admin.send(
+                "PATCH", "/api/v1/admin/do-accounts/\(accountId)", json: #"{"active": false}"#, idempotencyKey: UUID().uuidString))
+        #expect(try await admin.awaitCommand(try #require(off["commandId"] as? String))["status"] as? String == "succeeded")
+        let after = (json(try await admin.send("GET", "/api/v1/admin/do-accounts"))["items"] as? [[String: Any]])?.first {
+            $0["id"] as? String == accountId
+        }
+        #expect(after?["active"] as? Bool == false)
     }
 }

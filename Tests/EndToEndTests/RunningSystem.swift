@@ -27,7 +27,7 @@ func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort:
         "DATABASE_URL": TestEnvironment.databaseURL, "AMQP_URL": amqpURL, "TRIPAY_PRIVATE_KEY": testTripayKey,
         "ARMADA_HTTP_PORT": "\(httpPort)", "ARMADA_METRICS_PORT": "\(metricsPort)", "ARMADA_LOG_LEVEL": "info",
         "ARMADA_JWT_SECRET": testJWTSecret, "TRIPAY_API_KEY": testTripayAPIKey, "TRIPAY_MERCHANT_CODE": "T0001",
-        "TRIPAY_API_URL": "http://127.0.0.1:1",
+        "TRIPAY_API_URL": "http://127.0.0.1:1", "ARMADA_ENCRYPTION_KEY": testEncryptionKey,
     ]
     for (key, value) in extra { environment[key] = value }
     let log = NSTemporaryDirectory() + "armada-e2e-\(name)-\(UUID().uuidString.prefix(6)).log"
@@ -49,6 +49,8 @@ actor RunningSystem {
     private var starting: Task<String, Error>?
     private(set) var simulatorURL = ""
     private(set) var digitalOceanURL = ""
+    /// A second token the simulator accepts, for a test that adds an account through the admin API.
+    let spareDigitalOceanToken = "test-fake-do-spare-" + UUID().uuidString.lowercased()
     /// The DigitalOcean account every e2e order goes to (one per run; earlier runs' are deactivated).
     private(set) var accountId = UUID()
     private var processes: [ChildProcess] = []
@@ -75,14 +77,15 @@ actor RunningSystem {
             ])
         let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
         let token = "test-fake-do-token-" + UUID().uuidString.lowercased()
-        let (digitalOcean, digitalOceanBase) = try await Peers.digitalOceanSimulator(tokens: [token], dropletLimit: 1000)
+        let (digitalOcean, digitalOceanBase) = try await Peers.digitalOceanSimulator(
+            tokens: [token, spareDigitalOceanToken], dropletLimit: 1000)
         digitalOceanURL = digitalOceanBase
         try await seedAccount(token: token)
         let (provisioner, _, provisionerMetrics) = try launch(
             "armada-provisioner",
             extra: [
                 "DIGITALOCEAN_API_URL": digitalOceanBase, "ARMADA_ENCRYPTION_KEY": testEncryptionKey, "ARMADA_DROPLET_POLL_SECONDS": "1",
-                "ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS": "20",
+                "ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS": "20", "ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS": "12",
             ])
         processes = [simulator, payments, ingress, digitalOcean, provisioner]
         let url = "http://127.0.0.1:\(port)"

@@ -100,6 +100,8 @@ public struct OrderRecord: Sendable, Equatable {
     public var createActionId: Int64?
     public var paidAt: Date?
     public var provisioningDeadline: Date?
+    /// When the provisioner recorded the droplet: its boot timeout runs from here.
+    public var dropletRecordedAt: Date?
     public var provisioningRound: Int
     public var counted: Bool
     public var expiresAt: Date?
@@ -167,7 +169,7 @@ public enum Orders {
         try connection.query(
             """
             SELECT id, customer_id, status, plan_id, size_slug, image, region, billing_period, price, hostname, ssh_keys::text AS ssh_keys,
-                   do_account_id, array_to_string(tried_accounts, ',') AS tried_accounts, droplet_id, create_action_id, paid_at, provisioning_deadline, provisioning_round, counted, expires_at
+                   do_account_id, array_to_string(tried_accounts, ',') AS tried_accounts, droplet_id, create_action_id, paid_at, provisioning_deadline, droplet_recorded_at, provisioning_round, counted, expires_at
             FROM orders WHERE id = $1\(lock ? " FOR UPDATE" : "")
             """, id
         ).first.map { row in
@@ -184,7 +186,8 @@ public enum Orders {
                 },
                 dropletId: try row.decode("droplet_id"),
                 createActionId: try row.decode("create_action_id"), paidAt: try row.decode("paid_at"),
-                provisioningDeadline: try row.decode("provisioning_deadline"), provisioningRound: try row.decode("provisioning_round"),
+                provisioningDeadline: try row.decode("provisioning_deadline"), dropletRecordedAt: try row.decode("droplet_recorded_at"),
+                provisioningRound: try row.decode("provisioning_round"),
                 counted: try row.decode("counted"), expiresAt: try row.decode("expires_at"))
         }
     }

@@ -26,7 +26,7 @@ public struct DeleteOrderHandler: PreparingMessageHandler {
         guard let dropletId = order.dropletId, let accountId = order.accountId,
             let account = try await context.pool.withConnection({ try DOAccounts.account(accountId, on: $0) })
         else { return .ready(false) }
-        return try await waitOnTransient(until: context.time.runAt.addingTimeInterval(86_400)) {
+        return try await waitOnTransient(until: message.occurredAt.addingTimeInterval(86_400)) {
             .ready(try await gateway.call(account, { try await $0.deleteDroplet(id: dropletId, token: $1) }))
         }
     }

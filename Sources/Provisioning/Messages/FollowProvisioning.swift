@@ -30,14 +30,18 @@ public struct FollowProvisioningHandler: PreparingMessageHandler {
             let accountId = order.accountId,
             let account = try await context.pool.withConnection({ try DOAccounts.account(accountId, on: $0) })
         else { return .finished(.done) }
-        // The timeout runs from when the droplet was recorded (this message's time).
-        let timeout = message.occurredAt.addingTimeInterval(Double(settings.activeTimeout.components.seconds))
+        // The timeout runs from when the droplet was recorded, however long the create took.
+        let timeout = (order.dropletRecordedAt ?? context.time.runAt).addingTimeInterval(Double(settings.activeTimeout.components.seconds))
         let giveUpAt = timeout.addingTimeInterval(3600)
         return try await waitOnTransient(until: giveUpAt) {
             guard let droplet = try await gateway.call(account, { try await $0.droplet(id: body.dropletId, token: $1) }) else {
                 return .ready(.failed("droplet \(body.dropletId) is gone at DigitalOcean"))
             }
-            if droplet.status == "active", let address = droplet.publicIPv4 { return .ready(.active(ipv4: address)) }
+            if droplet.status == "active", let address = droplet.publicIPv4 {
+                // Up: any other droplet tagged for the order (a create that answered late) goes.
+                try await deleteExtras(order, keeping: body.dropletId, context)
+                return .ready(.active(ipv4: address))
+            }
             if let actionId = order.createActionId,
                 let action = try await gateway.call(account, { try await $0.action(id: actionId, token: $1) }), action.status == .errored
             {
@@ -51,6 +55,20 @@ public struct FollowProvisioningHandler: PreparingMessageHandler {
             return .finished(
                 .again(after: settings.pollInterval, until: giveUpAt, because: "droplet \(body.dropletId) is \(droplet.status), not up yet")
             )
+        }
+    }
+
+    func deleteExtras(_ order: OrderRecord, keeping dropletId: Int64, _ context: PrepareContext) async throws {
+        let tag = ProvisionOrderHandler.tag(order.id)
+        let accounts = try await context.pool.withConnection { connection in
+            try order.triedAccounts.compactMap { try DOAccounts.account($0, on: connection) }
+        }
+        for account in accounts {
+            for extra in try await gateway.call(account, { try await $0.droplets(tag: tag, token: $1) }) where extra.id != dropletId {
+                context.logger.error(
+                    "deleting a duplicate droplet of the order", metadata: ["order_id": "\(order.id)", "droplet": "\(extra.id)"])
+                try await gateway.call(account, { try await $0.deleteDroplet(id: extra.id, token: $1) })
+            }
         }
     }
 

@@ -27,7 +27,7 @@ public struct PlaceOrderHandler: MessageHandler {
         let actor = "customer:\(order.customerId)"
         do {
             _ = try Ledger.debit(
-                order.customerId, amount: order.price, reference: .vpsOrder, referenceId: OrderFailure.reference(order.orderId),
+                order.customerId, amount: order.price, reference: .vpsOrder, referenceId: OrderFailure.reference(order.orderId, round: 1),
                 description: "VPS \(order.hostname): \(order.planName), \(order.billingPeriod.rawValue.lowercased())", on: connection)
         } catch WalletError.insufficientBalance(let balance, let required) {
             let detail = FailureDetail(balance: balance, required: required, deficit: required - balance)
@@ -44,7 +44,8 @@ public struct PlaceOrderHandler: MessageHandler {
             }
             return .rejected(.insufficientBalance, text)
         }
-        let deadline = now.addingTimeInterval(Double(provisioningDeadline.components.seconds))
+        // From when the worker took the payment: a backlog before it must not eat the window.
+        let deadline = context.time.runAt.addingTimeInterval(Double(provisioningDeadline.components.seconds))
         try Orders.transition(
             order.orderId, from: [.pending], to: .processing, actor: actor, reason: "paid from the wallet", at: now,
             set: "paid_at = $3, provisioning_deadline = $4", [now, deadline], on: connection)

@@ -5,9 +5,11 @@ import Postgres
 import Wallet
 import WalletContracts
 
-/// An admin provisions a FAILED order again (`provisioning.retry-provisioning`), charging
-/// nothing: only an order that was paid (it has its VPS_ORDER debit) may be retried; its refund
-/// stands. A new round starts, with its own deadline and message ids.
+/// An admin provisions a FAILED order again (`provisioning.retry-provisioning`) in a new round,
+/// with its own deadline and message ids. No second charge: the failed round's price went back to
+/// the wallet (PROVISION_FAILED_REFUND), so the new round takes it once more, and refunds it
+/// again if it fails too; a VPS that comes up has cost its price exactly once. Short of money,
+/// the retry is refused (INSUFFICIENT_BALANCE) and the order stays FAILED.
 public struct RetryProvisioningHandler: MessageHandler {
     let provisioningDeadline: Duration
 
@@ -23,14 +25,19 @@ public struct RetryProvisioningHandler: MessageHandler {
         guard order.status == .failed else {
             return .rejected(.invalidOrderState, "only a FAILED order can be retried; this one is \(order.status.rawValue)")
         }
-        guard try Ledger.entry(reference: .vpsOrder, referenceId: OrderFailure.reference(order.id), on: context.connection) != nil else {
-            return .rejected(.invalidOrderState, "the order was never paid; the customer orders again")
-        }
         let round = order.provisioningRound + 1
+        do {
+            _ = try Ledger.debit(
+                order.customerId, amount: order.price, reference: .vpsOrder, referenceId: OrderFailure.reference(order.id, round: round),
+                description: "VPS \(order.hostname): provisioning retried", on: context.connection)
+        } catch WalletError.insufficientBalance(let balance, let required) {
+            return .rejected(.insufficientBalance, "balance \(balance) is less than the price \(required) (deficit \(required - balance))")
+        }
         let now = context.now
-        let deadline = now.addingTimeInterval(Double(provisioningDeadline.components.seconds))
+        let deadline = context.time.runAt.addingTimeInterval(Double(provisioningDeadline.components.seconds))
         try Orders.transition(
-            order.id, from: [.failed], to: .processing, actor: "admin:\(body.admin)", reason: "provisioning retried (no charge)", at: now,
+            order.id, from: [.failed], to: .processing, actor: "admin:\(body.admin)", reason: "provisioning retried (round \(round))",
+            at: now,
             set:
                 "provisioning_round = $3, provisioning_deadline = $4, failure_code = NULL, failure_reason = NULL, failure_detail = NULL, droplet_id = NULL, create_action_id = NULL, create_attempts = 0",
             [round, deadline], on: context.connection)

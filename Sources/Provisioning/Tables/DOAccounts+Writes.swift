@@ -17,7 +17,9 @@ public struct DOAccount: Sendable, Equatable {
 
 /// The provisioner's reads and writes of `do_accounts` and its per-second call counts.
 extension DOAccounts {
-    static let columns = "id, name, token_sealed, droplet_limit, active_droplets, health, is_primary, active"
+    /// The limit is the lower of the admin's and DigitalOcean's own.
+    static let columns =
+        "id, name, token_sealed, LEAST(droplet_limit, COALESCE(provider_droplet_limit, droplet_limit)) AS droplet_limit, active_droplets, health, is_primary, active"
 
     public static func account(_ id: UUID, on connection: PGConnection) throws -> DOAccount? {
         try connection.query("SELECT \(columns) FROM do_accounts WHERE id = $1", id).first.map(decode)
@@ -26,6 +28,18 @@ extension DOAccounts {
     /// Where a new droplet may go, best first (DOMAIN.md): active accounts with room; HEALTHY or
     /// UNKNOWN ones, primary first, then fewest droplets; then DEGRADED ones; an UNHEALTHY one only
     /// when it is the only active account with room.
+    /// DigitalOcean said the account is full: no new droplets until the health check reads its
+    /// real limit again.
+    static func markFull(_ id: UUID, on connection: PGConnection) throws {
+        try connection.execute(
+            "UPDATE do_accounts SET provider_droplet_limit = active_droplets, updated_at = now() WHERE id = $1", id)
+    }
+
+    /// The account's own limit, as `GET /v2/account` reports it.
+    static func recordProviderLimit(_ id: UUID, limit: Int, on connection: PGConnection) throws {
+        try connection.execute("UPDATE do_accounts SET provider_droplet_limit = $2, updated_at = now() WHERE id = $1", id, limit)
+    }
+
     public static func candidates(on connection: PGConnection) throws -> [DOAccount] {
         rank(try connection.query("SELECT \(columns) FROM do_accounts WHERE active").map(decode))
     }
@@ -123,13 +137,13 @@ extension DOAccounts {
             let window = try connection.query(
                 """
                 SELECT COALESCE(sum(calls), 0)::int AS calls, min(second) AS oldest FROM do_account_calls
-                WHERE account_id = $1 AND second > now() - interval '60 seconds'
+                WHERE account_id = $1 AND second >= date_trunc('second', now()) - interval '59 seconds'
                 """, id
             ).first
             let calls: Int = try window?.decode("calls") ?? 0
             if calls >= perMinute {
                 let oldest: Date = try window?.decode("oldest") ?? now
-                return oldest.addingTimeInterval(61)
+                return oldest.addingTimeInterval(60)
             }
             try connection.execute(
                 """

@@ -50,18 +50,38 @@ extension Orders {
             from?.rawValue, to.rawValue, actor, reason, now)
     }
 
-    /// Takes the right to create the droplet for `leaseSeconds` (one delivery at a time), and
-    /// records the account the create will go to before it goes. Nil when another holds it.
-    static func leaseCreate(_ id: UUID, round: Int, holder: UUID, forSeconds seconds: Int, on connection: PGConnection) throws -> Int? {
+    struct CreateLease {
+        var attempt: Int
+        /// When a create last went unanswered (it may still appear).
+        var ambiguousCreateAt: Date?
+    }
+
+    /// Takes the right to create the droplet for `seconds` (one delivery at a time). Nil when
+    /// another delivery holds it.
+    static func leaseCreate(_ id: UUID, round: Int, holder: UUID, forSeconds seconds: Int, on connection: PGConnection) throws
+        -> CreateLease?
+    {
         try connection.query(
             """
             UPDATE orders SET create_holder = $3, create_lease_until = now() + make_interval(secs => $4),
                 create_attempts = create_attempts + 1, updated_at = now()
             WHERE id = $1 AND provisioning_round = $2 AND status = 'PROCESSING'
               AND (create_lease_until IS NULL OR create_lease_until < now() OR create_holder = $3)
-            RETURNING create_attempts
+            RETURNING create_attempts, ambiguous_create_at
             """, id, round, holder, seconds
-        ).first?.decode("create_attempts")
+        ).first.map { CreateLease(attempt: try $0.decode("create_attempts"), ambiguousCreateAt: try $0.decode("ambiguous_create_at")) }
+    }
+
+    /// Whether `holder` still holds the create lease (checked in the atomic phase, order row locked).
+    static func holdsCreate(_ id: UUID, holder: UUID, on connection: PGConnection) throws -> Bool {
+        try !connection.query(
+            "SELECT 1 FROM orders WHERE id = $1 AND create_holder = $2 AND create_lease_until > now()", id, holder
+        ).isEmpty
+    }
+
+    /// A create went unanswered: the next may go only after a quiet period.
+    static func noteAmbiguousCreate(_ id: UUID, on connection: PGConnection) throws {
+        try connection.execute("UPDATE orders SET ambiguous_create_at = now(), updated_at = now() WHERE id = $1", id)
     }
 
     static func releaseCreate(_ id: UUID, holder: UUID, on connection: PGConnection) throws {

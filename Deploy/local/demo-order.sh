@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The VPS story through the customer API of a local system started with run.sh: a customer
+# tops up through Tripay (the simulator pays), orders a monthly VPS, sees it ACTIVE with an IP,
+# powers it off and on, and deletes it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source Deploy/local/env.sh
+API="http://127.0.0.1:${ARMADA_HTTP_PORT:-8080}/api/v1"
+SIM="http://127.0.0.1:${SIM_TRIPAY_PORT:-8091}"
+SECRET="${ARMADA_JWT_SECRET:-$(cat "$ARMADA_LOCAL/dev-jwt-secret")}"
+CUSTOMER="${1:-demo-$(date +%s)}"
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+HEADER=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+PAYLOAD=$(printf '{"sub":"%s","role":"customer","exp":%s}' "$CUSTOMER" "$(( $(date +%s) + 3600 ))" | b64url)
+SIGNATURE=$(printf '%s.%s' "$HEADER" "$PAYLOAD" | openssl dgst -sha256 -hmac "$SECRET" -binary | b64url)
+auth=(-H "Authorization: Bearer $HEADER.$PAYLOAD.$SIGNATURE")
+key() { cat /proc/sys/kernel/random/uuid; }
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+step() { printf '\n== %s\n' "$*"; }
+
+# Polls GET $1 until the Python expression $2 over the JSON body `d` holds (at most $3 seconds).
+wait_for() {
+  local deadline=$(( $(date +%s) + ${3:-60} )) body
+  while :; do
+    body=$(curl -s "${auth[@]}" "$1")
+    python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if ($2) else 1)" "$body" && { echo "$body"; return 0; }
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "gave up waiting: $body" >&2; return 1; }
+    sleep 1
+  done
+}
+
+echo "customer $CUSTOMER"
+step "top up 150,000 through Tripay"
+COMMAND=$(curl -s "${auth[@]}" -H 'Content-Type: application/json' -H "Idempotency-Key: $(key)" \
+  -d '{"amount": 150000, "method": "BRIVA"}' "$API/wallet/deposits" | field '["commandId"]')
+REFERENCE=$(wait_for "$API/commands/$COMMAND" 'd["status"] != "pending"' 30 | field '["result"]["reference"]')
+curl -s -X POST "$SIM/_sim/transactions/$REFERENCE/pay" > /dev/null
+wait_for "$API/wallet" 'd["balance"] >= 150000' 30 | field '["balance"]' | sed 's/^/balance: /'
+
+step "the catalog"
+PLANS=$(curl -s "${auth[@]}" "$API/plans")
+echo "$PLANS" | python3 -c 'import json,sys
+for p in json.load(sys.stdin)["items"]:
+    print("  %-9s %d vCPU %5d MB  " % (p["name"], p["vcpu"], p["memoryMb"]) + ", ".join("%s %d (%d/month)" % (o["billingPeriod"].lower(), o["price"], o["monthlyEquivalent"]) for o in p["periods"]))'
+PLAN=$(echo "$PLANS" | python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)["items"] if p["name"] == "basic"][0])')
+
+step "order a monthly basic VPS"
+ORDER=$(curl -s "${auth[@]}" -H 'Content-Type: application/json' -H "Idempotency-Key: $(key)" \
+  -d "{\"planId\": \"$PLAN\", \"image\": \"ubuntu-24-04-x64\", \"billingPeriod\": \"MONTHLY\", \"hostname\": \"demo-web\"}" \
+  "$API/orders" | field '["orderId"]')
+echo "order $ORDER; waiting for the droplet"
+wait_for "$API/orders/$ORDER" 'd["status"] in ("ACTIVE", "FAILED")' 120 \
+  | field '["status"] + " at " + d.get("publicIpv4", "-") + ", expires " + d.get("expiresAt", "-")'
+echo "balance: $(curl -s "${auth[@]}" "$API/wallet" | field '["balance"]')"
+
+step "power off, then on (the order shows what DigitalOcean confirmed)"
+curl -s "${auth[@]}" -X POST -H "Idempotency-Key: $(key)" "$API/orders/$ORDER/power-off" > /dev/null
+wait_for "$API/orders/$ORDER" 'd.get("dropletStatus") == "off"' 60 | field '["dropletStatus"]' | sed 's/^/droplet: /'
+curl -s "${auth[@]}" -X POST -H "Idempotency-Key: $(key)" "$API/orders/$ORDER/power-on" > /dev/null
+wait_for "$API/orders/$ORDER" 'd.get("dropletStatus") == "active"' 60 | field '["dropletStatus"]' | sed 's/^/droplet: /'
+
+step "delete it"
+curl -s "${auth[@]}" -X DELETE -H "Idempotency-Key: $(key)" "$API/orders/$ORDER" > /dev/null
+wait_for "$API/orders/$ORDER" 'd["status"] == "TERMINATED"' 60 \
+  | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d.get("terminationReason")); [print("  %s -> %s by %s: %s" % (h.get("from"), h["to"], h["actor"], h.get("reason"))) for h in d["history"]]'

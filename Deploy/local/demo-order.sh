@@ -4,17 +4,10 @@
 # powers it off and on, and deletes it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-source Deploy/local/env.sh
-API="http://127.0.0.1:${ARMADA_HTTP_PORT:-8080}/api/v1"
-SIM="http://127.0.0.1:${SIM_TRIPAY_PORT:-8091}"
-SECRET="${ARMADA_JWT_SECRET:-$(cat "$ARMADA_LOCAL/dev-jwt-secret")}"
+source Deploy/local/api.sh
 CUSTOMER="${1:-demo-$(date +%s)}"
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-HEADER=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-PAYLOAD=$(printf '{"sub":"%s","role":"customer","exp":%s}' "$CUSTOMER" "$(( $(date +%s) + 3600 ))" | b64url)
-SIGNATURE=$(printf '%s.%s' "$HEADER" "$PAYLOAD" | openssl dgst -sha256 -hmac "$SECRET" -binary | b64url)
-auth=(-H "Authorization: Bearer $HEADER.$PAYLOAD.$SIGNATURE")
+auth=(-H "Authorization: Bearer $(token "$CUSTOMER")")
 key() { cat /proc/sys/kernel/random/uuid; }
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
 step() { printf '\n== %s\n' "$*"; }

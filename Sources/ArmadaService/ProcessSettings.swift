@@ -21,6 +21,8 @@ public struct ProcessSettings: Sendable {
     public var retention: Duration
     /// Tests only: a worker exits between commit and ack of a message of this type.
     public var crashAfterCommitOfType: String?
+    /// Tests only: a worker exits after preparing (calling out for) a message of this type, before committing it.
+    public var crashAfterPrepareOfType: String?
 
     public init(_ environment: EnvironmentReader = EnvironmentReader(), defaultMetricsPort: Int) throws {
         self.environment = environment
@@ -33,5 +35,6 @@ public struct ProcessSettings: Sendable {
         shutdownDeadline = try environment.seconds("ARMADA_SHUTDOWN_DEADLINE_SECONDS", default: 25, in: 1...3600)
         retention = try environment.seconds("ARMADA_RETENTION_DAYS", default: 30, in: 1...3650) * 86_400
         crashAfterCommitOfType = environment.string("ARMADA_FAULT_CRASH_AFTER_COMMIT")
+        crashAfterPrepareOfType = environment.string("ARMADA_FAULT_CRASH_AFTER_PREPARE")
     }
 }

@@ -34,7 +34,8 @@ public enum WorkerProcess {
             let consumer = QueueConsumer(
                 configuration: ConsumerConfiguration(
                     policy: try topology.policy(for: definition.queue), consumerName: definition.name,
-                    concurrency: settings.concurrency, crashAfterCommitOfType: settings.crashAfterCommitOfType),
+                    concurrency: settings.concurrency, crashAfterCommitOfType: settings.crashAfterCommitOfType,
+                    crashAfterPrepareOfType: settings.crashAfterPrepareOfType),
                 consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: definition.handlers, relay: relay,
                 logger: logger)
             let holder = "\(name)@\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"

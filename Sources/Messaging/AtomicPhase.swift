@@ -23,7 +23,7 @@ public enum AtomicPhase {
     /// Runs `handler` on an already encoded envelope (what the consumer does per delivery).
     public static func run(
         _ handler: AnyMessageHandler, body: [UInt8], header: EnvelopeHeader, consumer: String, attempt: Int, runAt: Date,
-        pool: PostgresPool, logger: Logger
+        pool: PostgresPool, logger: Logger, afterPrepare: () -> Void = {}
     ) async throws -> Outcome {
         let time = MessageTime(now: header.occurredAt, runAt: runAt)
         var prepared: (any Sendable)?
@@ -35,6 +35,7 @@ public enum AtomicPhase {
             switch try await prepare(body, PrepareContext(pool: pool, logger: logger, time: time, attempt: attempt)) {
             case .ready(let value):
                 prepared = value
+                afterPrepare()
             case .finished(let outcome):
                 return try await record(outcome, header: header, consumer: consumer, pool: pool)
             }

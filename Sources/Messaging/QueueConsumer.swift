@@ -17,12 +17,19 @@ public struct ConsumerConfiguration: Sendable {
     /// Fault injection for the crash-between-commit-and-ack test: the process exits right
     /// after committing a message of this type, before acking it. Never set in production.
     public var crashAfterCommitOfType: String?
+    /// Fault injection for the crash-after-the-outside-call test: the process exits right after
+    /// a message of this type was prepared (the provider answered), before its atomic phase.
+    public var crashAfterPrepareOfType: String?
 
-    public init(policy: QueuePolicy, consumerName: String, concurrency: Int = 8, crashAfterCommitOfType: String? = nil) {
+    public init(
+        policy: QueuePolicy, consumerName: String, concurrency: Int = 8, crashAfterCommitOfType: String? = nil,
+        crashAfterPrepareOfType: String? = nil
+    ) {
         self.policy = policy
         self.consumerName = consumerName
         self.concurrency = concurrency
         self.crashAfterCommitOfType = crashAfterCommitOfType
+        self.crashAfterPrepareOfType = crashAfterPrepareOfType
     }
 }
 
@@ -118,7 +125,13 @@ public final class QueueConsumer: Service, Sendable {
         do {
             let outcome = try await AtomicPhase.run(
                 handler, body: delivery.body, header: header, consumer: configuration.consumerName, attempt: attempt, runAt: runAt,
-                pool: pool, logger: logger)
+                pool: pool, logger: logger,
+                afterPrepare: { [configuration] in
+                    if configuration.crashAfterPrepareOfType == header.type {
+                        logger.critical("fault injection: exiting between the outside call and the commit")
+                        exit(87)
+                    }
+                })
             if configuration.crashAfterCommitOfType == header.type {
                 logger.critical("fault injection: exiting between commit and ack")
                 exit(86)

@@ -59,6 +59,9 @@ public struct ProvisionerSettings: Sendable {
     /// ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS: after a create got no answer, how long before
     /// another may go (the first may still appear at DigitalOcean and be adopted by its tag).
     public var ambiguousCreateQuiet: TimeInterval
+    /// ARMADA_CREATE_LEASE_SECONDS: how long one delivery holds an order's create. A crashed
+    /// provisioner's order waits this long; a run slower than it is caught by the fence.
+    public var createLeaseSeconds: Int
     /// ARMADA_ORPHAN_SWEEP_SECONDS: how often droplets no live order owns are looked for.
     public var orphanSweepInterval: Duration
     /// ARMADA_DROPLET_TAG: the product tag every droplet carries besides `order-<id>`.
@@ -73,6 +76,7 @@ public struct ProvisionerSettings: Sendable {
         activeTimeout = try environment.seconds("ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS", default: 300, in: 5...3600)
         healthCheckInterval = try environment.seconds("ARMADA_DO_HEALTH_CHECK_SECONDS", default: 60, in: 5...3600)
         ambiguousCreateQuiet = Double(try environment.int("ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS", default: 90, in: 0...3600))
+        createLeaseSeconds = try environment.int("ARMADA_CREATE_LEASE_SECONDS", default: 180, in: 5...3600)
         orphanSweepInterval = try environment.seconds("ARMADA_ORPHAN_SWEEP_SECONDS", default: 600, in: 30...86_400)
         productTag = environment.string("ARMADA_DROPLET_TAG", default: "armada")
         guard productTag.range(of: "^[a-z0-9:_-]{1,64}$", options: .regularExpression) != nil else {

@@ -17,8 +17,6 @@ import Postgres
 public struct ProvisionOrderHandler: PreparingMessageHandler {
     let gateway: DigitalOceanGateway
     let settings: ProvisionerSettings
-    /// Longer than a run can take: every call has a 30 s timeout, and a run makes a few.
-    let leaseSeconds = 600
 
     public init(gateway: DigitalOceanGateway, settings: ProvisionerSettings) {
         self.gateway = gateway
@@ -46,7 +44,7 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
         let giveUpAt = deadline.addingTimeInterval(3600)
         let tag = Self.tag(id)
         let holder = UUID()
-        let seconds = leaseSeconds
+        let seconds = settings.createLeaseSeconds
         guard
             let lease = try await context.pool.withConnection({
                 try Orders.leaseCreate(id, round: round, holder: holder, forSeconds: seconds, on: $0)

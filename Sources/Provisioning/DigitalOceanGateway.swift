@@ -15,20 +15,23 @@ public struct CallWait: Error, Sendable, CustomStringConvertible {
 /// from the token's per-minute budget (shared by every provisioner process through Postgres),
 /// open the token, call, and record what the answer says about the account — the hourly
 /// `RateLimit-*` reading (DEGRADED below 100), a 429's pause (until `RateLimit-Reset` when
-/// nothing remains, else 60 s or more with jitter: it was the burst limit), failures that make
-/// it UNHEALTHY.
+/// nothing remains, else the burst window, 60 s, plus up to a quarter more of jitter: it was the
+/// burst limit), failures that make it UNHEALTHY.
 public struct DigitalOceanGateway: Sendable {
     public let client: DigitalOceanClient
     let pool: PostgresPool
     let sealer: TokenSealer
     let perMinute: Int
+    /// The burst limit's window in seconds: 60 at DigitalOcean.
+    let window: Int
     let logger: Logger
 
-    public init(client: DigitalOceanClient, pool: PostgresPool, sealer: TokenSealer, perMinute: Int, logger: Logger) {
+    public init(client: DigitalOceanClient, pool: PostgresPool, sealer: TokenSealer, perMinute: Int, window: Int = 60, logger: Logger) {
         self.client = client
         self.pool = pool
         self.sealer = sealer
         self.perMinute = perMinute
+        self.window = window
         self.logger = logger
     }
 
@@ -37,8 +40,8 @@ public struct DigitalOceanGateway: Sendable {
         _ account: DOAccount, _ operation: @Sendable (DigitalOceanClient, String) async throws -> DigitalOceanReply<Value>
     ) async throws -> Value {
         let id = account.id
-        let budget = perMinute
-        if let until = try await pool.withConnection({ try DOAccounts.takeCall(id, perMinute: budget, on: $0) }) {
+        let (budget, window) = (perMinute, window)
+        if let until = try await pool.withConnection({ try DOAccounts.takeCall(id, perMinute: budget, window: window, on: $0) }) {
             throw CallWait(until: until)
         }
         let token = try sealer.open(account.sealedToken)
@@ -52,7 +55,7 @@ public struct DigitalOceanGateway: Sendable {
             case .rateLimited(let reading):
                 let until =
                     reading.flatMap { $0.remaining == 0 ? $0.reset : nil }
-                    ?? Date().addingTimeInterval(60 + Double.random(in: 0..<15))
+                    ?? Date().addingTimeInterval(Double(window) * (1 + Double.random(in: 0..<0.25)))
                 logger.warning(
                     "DigitalOcean rate limit hit; pausing the account", metadata: ["account": "\(account.name)", "until": "\(until)"])
                 try await pool.withConnection { try DOAccounts.pause(id, until: until, reading: reading, on: $0) }

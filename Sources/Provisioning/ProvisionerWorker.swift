@@ -13,7 +13,7 @@ public enum ProvisionerWorker {
     public static func definition(_ settings: ProvisionerSettings, _ resources: WorkerResources) -> WorkerDefinition {
         let gateway = DigitalOceanGateway(
             client: DigitalOceanClient(baseURL: settings.apiURL), pool: resources.pool, sealer: settings.sealer,
-            perMinute: settings.requestsPerMinute, logger: resources.logger)
+            perMinute: settings.requestsPerMinute, window: settings.rateWindowSeconds, logger: resources.logger)
         return WorkerDefinition(
             name: name, queue: queue,
             handlers: [
@@ -48,6 +48,8 @@ public struct ProvisionerSettings: Sendable {
     public var sealer: TokenSealer
     /// DIGITALOCEAN_REQUESTS_PER_MINUTE: the per-token pace every provisioner process shares.
     public var requestsPerMinute: Int
+    /// DIGITALOCEAN_RATE_WINDOW_SECONDS: the window of that pace, 60 (a test compresses time with less).
+    public var rateWindowSeconds: Int
     /// ARMADA_PROVISIONING_DEADLINE_SECONDS: from payment until a droplet must have been created.
     public var provisioningDeadline: Duration
     /// ARMADA_DROPLET_POLL_SECONDS: between looks at a booting droplet or a running action.
@@ -71,6 +73,7 @@ public struct ProvisionerSettings: Sendable {
         apiURL = environment.string("DIGITALOCEAN_API_URL", default: "https://api.digitalocean.com")
         sealer = try TokenSealer(environment)
         requestsPerMinute = try environment.int("DIGITALOCEAN_REQUESTS_PER_MINUTE", default: 250, in: 1...250)
+        rateWindowSeconds = try environment.int("DIGITALOCEAN_RATE_WINDOW_SECONDS", default: 60, in: 1...60)
         provisioningDeadline = try environment.seconds("ARMADA_PROVISIONING_DEADLINE_SECONDS", default: 600, in: 10...86_400)
         pollInterval = try environment.seconds("ARMADA_DROPLET_POLL_SECONDS", default: 5, in: 1...300)
         activeTimeout = try environment.seconds("ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS", default: 300, in: 5...3600)

@@ -19,11 +19,13 @@ struct DigitalOceanSimSettings: Sendable {
     /// Seconds a power/reboot/rebuild action takes.
     var actionSeconds: Double
     var perMinute: Int
+    /// The burst limit's window (60 s at DigitalOcean; shorter to compress a test in time).
+    var burstWindow: Double
     var perHour: Int
     var dropletLimit: Int
 
     /// SIM_DO_PORT, SIM_DO_TOKENS (comma-separated), SIM_DO_BOOT_SECONDS, SIM_DO_ACTION_SECONDS,
-    /// SIM_DO_RATE_PER_MINUTE, SIM_DO_RATE_PER_HOUR, SIM_DO_DROPLET_LIMIT (README).
+    /// SIM_DO_RATE_PER_MINUTE, SIM_DO_RATE_WINDOW_SECONDS, SIM_DO_RATE_PER_HOUR, SIM_DO_DROPLET_LIMIT (README).
     init(environment: [String: String]) {
         port = Int(environment["SIM_DO_PORT"] ?? "") ?? 8092
         tokens = (environment["SIM_DO_TOKENS"] ?? "dev-fake-do-token").split(separator: ",").map {
@@ -32,6 +34,7 @@ struct DigitalOceanSimSettings: Sendable {
         bootSeconds = Double(environment["SIM_DO_BOOT_SECONDS"] ?? "") ?? 5
         actionSeconds = Double(environment["SIM_DO_ACTION_SECONDS"] ?? "") ?? 3
         perMinute = Int(environment["SIM_DO_RATE_PER_MINUTE"] ?? "") ?? 250
+        burstWindow = Double(environment["SIM_DO_RATE_WINDOW_SECONDS"] ?? "") ?? 60
         perHour = Int(environment["SIM_DO_RATE_PER_HOUR"] ?? "") ?? 5000
         dropletLimit = Int(environment["SIM_DO_DROPLET_LIMIT"] ?? "") ?? 25
     }
@@ -108,6 +111,8 @@ actor DigitalOceanWorld {
     var nextActionId: Int64 = 1_900_000_000
     /// Every create the simulator accepted, for tests that count duplicates.
     var creates = 0
+    /// 429s the limits answered (scripted ones aside), for tests that hold a client's pacing to them.
+    var tooManyRequests = 0
     var createdNames: [String] = []
 
     init(settings: DigitalOceanSimSettings) { self.settings = settings }
@@ -117,10 +122,12 @@ actor DigitalOceanWorld {
         var log = (requests[token] ?? []).filter { now.timeIntervalSince($0) < 3600 }
         log.append(now)
         requests[token] = log
-        let lastMinute = log.reversed().prefix { now.timeIntervalSince($0) < 60 }.count
+        let lastMinute = log.reversed().prefix { now.timeIntervalSince($0) < settings.burstWindow }.count
         let remaining = max(0, settings.perHour - log.count)
         let reset = (log.first ?? now).addingTimeInterval(3600)
         var allowed = log.count <= settings.perHour && lastMinute <= settings.perMinute
+        // Only the limits' own 429s are counted (not scripted ones): what a client's pacing should avoid.
+        if !allowed { tooManyRequests += 1 }
         if allowed, takeFault(\.rateLimited, token: token) { allowed = false }
         return (allowed, settings.perHour, remaining, reset)
     }

@@ -275,6 +275,22 @@ struct OrderEndToEndTests {
         }
     }
 
+    @Test("a 429 pauses the account until the burst window passes; the order still comes up")
+    func backsOffOn429() async throws {
+        let (_, api) = try await customer(balance: 50_000)
+        try await setFaults(#"{"rateLimited":2}"#)
+        let placed = try await order(api)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        let active = try await awaitOrder(api, orderId, timeout: .seconds(60)) { $0["status"] as? String == "ACTIVE" }
+        #expect(active["status"] as? String == "ACTIVE", "order: \(active)")
+        let account = await RunningSystem.shared.accountId
+        let paused: Date? = try await pool.withConnection {
+            try $0.query("SELECT paused_until FROM do_accounts WHERE id = $1", account).first!.decode("paused_until")
+        }
+        #expect(paused != nil, "the 429 paused the account")
+        #expect(try await simulatorDroplets(tag: "order-\(orderId)").count == 1)
+    }
+
     @Test("100 concurrent orders from a wallet that pays for 10: 10 droplets, 90 INSUFFICIENT_BALANCE, the ledger sums to the balance")
     func concurrentOrders() async throws {
         let (customer, api) = try await customer(balance: 500_000)
@@ -300,6 +316,16 @@ struct OrderEndToEndTests {
         #expect(try await balance(customer, pool) == 0)
         let sum = try await ledger(customer).reduce(Int64(0)) { $0 + $1.amount }
         #expect(sum == 0)
+        // The 10 paid orders come up, one droplet each.
+        let paid = await eventually(timeout: .seconds(60), every: .milliseconds(500)) {
+            let active: Int =
+                (try? await pool.withConnection {
+                    try $0.query("SELECT count(*)::int AS n FROM orders WHERE customer_id = $1 AND status = 'ACTIVE'", customer).first!
+                        .decode("n")
+                }) ?? 0
+            return active == 10
+        }
+        #expect(paid)
         var droplets = 0
         for (_, orderId) in placed { droplets += try await simulatorDroplets(tag: "order-\(orderId)").count }
         #expect(droplets == 10)
@@ -416,4 +442,54 @@ struct AdminCatalogEndToEndTests {
         }
         #expect(after?["active"] as? Bool == false)
     }
+}
+
+/// A load test with its own step in Deploy/local/test.sh, run alone after the other suites so its
+/// 300 orders do not starve their timeouts.
+@Suite("Provisioning load: orders against the rate limit")
+struct ProvisioningLoadTests {
+    let pool = TestDatabase.pool(size: 2, name: "e2e-load")
+
+    func order(_ api: APIClient) async throws -> (status: Int, body: [String: Any]) {
+        try await OrderEndToEndTests().order(api)
+    }
+
+    func simulatorDroplets(tag: String) async throws -> [[String: Any]] {
+        try await OrderEndToEndTests().simulatorDroplets(tag: tag)
+    }
+
+    func customer(balance: Int64) async throws -> (String, APIClient) {
+        try await OrderEndToEndTests().customer(balance: balance)
+    }
+
+    @Test(
+        "300 orders at once against the burst limit (250 calls a window): all provisioned, no duplicates, no 429 the pacing did not avoid")
+    func rateLimited() async throws {
+        let (customer, api) = try await customer(balance: 300 * 50_000)
+        let before = json(
+            try await CurlClient().send(HTTPRequest(url: await RunningSystem.shared.digitalOceanURL + "/_sim/droplets?name=none")))
+        let placed = try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<300 { group.addTask { try await order(api).body["orderId"] as? String } }
+            return try await group.reduce(into: [String]()) { if let id = $1 { $0.append(id) } }
+        }
+        #expect(placed.count == 300)
+        let all = await eventually(timeout: .seconds(240), every: .seconds(1)) {
+            let active: Int =
+                (try? await pool.withConnection {
+                    try $0.query("SELECT count(*)::int AS n FROM orders WHERE customer_id = $1 AND status = 'ACTIVE'", customer).first!
+                        .decode(
+                            "n")
+                }) ?? 0
+            return active == 300
+        }
+        #expect(all, "every order ACTIVE")
+        var droplets = 0
+        for orderId in placed { droplets += try await simulatorDroplets(tag: "order-\(orderId)").count }
+        #expect(droplets == 300, "one droplet per order")
+        let after = json(
+            try await CurlClient().send(HTTPRequest(url: await RunningSystem.shared.digitalOceanURL + "/_sim/droplets?name=none")))
+        #expect(after["tooManyRequests"] as? Int == before["tooManyRequests"] as? Int, "the pacing kept every call inside the limit")
+        #expect(try await balance(customer, pool) == 0)
+    }
+
 }

@@ -49,6 +49,9 @@ actor RunningSystem {
     private var starting: Task<String, Error>?
     private(set) var simulatorURL = ""
     private(set) var digitalOceanURL = ""
+    /// DigitalOcean's 250-a-minute burst limit with time compressed tenfold: 250 calls per 6 s, at
+    /// the simulator and in the provisioner's pacing alike.
+    let rateWindow = 6
     /// A second token the simulator accepts, for a test that adds an account through the admin API.
     let spareDigitalOceanToken = "test-fake-do-spare-" + UUID().uuidString.lowercased()
     /// The DigitalOcean account every e2e order goes to (one per run; earlier runs' are deactivated).
@@ -78,7 +81,7 @@ actor RunningSystem {
         let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
         let token = "test-fake-do-token-" + UUID().uuidString.lowercased()
         let (digitalOcean, digitalOceanBase) = try await Peers.digitalOceanSimulator(
-            tokens: [token, spareDigitalOceanToken], dropletLimit: 1000)
+            tokens: [token, spareDigitalOceanToken], dropletLimit: 1000, perMinute: 250, rateWindowSeconds: Double(rateWindow))
         digitalOceanURL = digitalOceanBase
         try await seedAccount(token: token)
         let (provisioner, _, provisionerMetrics) = try launch(
@@ -86,6 +89,7 @@ actor RunningSystem {
             extra: [
                 "DIGITALOCEAN_API_URL": digitalOceanBase, "ARMADA_ENCRYPTION_KEY": testEncryptionKey, "ARMADA_DROPLET_POLL_SECONDS": "1",
                 "ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS": "20", "ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS": "12",
+                "DIGITALOCEAN_REQUESTS_PER_MINUTE": "250", "DIGITALOCEAN_RATE_WINDOW_SECONDS": "\(rateWindow)",
             ])
         processes = [simulator, payments, ingress, digitalOcean, provisioner]
         let url = "http://127.0.0.1:\(port)"

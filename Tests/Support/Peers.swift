@@ -72,7 +72,8 @@ extension Peers {
 extension Peers {
     /// Starts the built `armada-sim digitalocean` on a free port; returns it and its base URL.
     public static func digitalOceanSimulator(
-        tokens: [String], bootSeconds: Double = 0.5, actionSeconds: Double = 0.5, dropletLimit: Int = 25, perMinute: Int = 250
+        tokens: [String], bootSeconds: Double = 0.5, actionSeconds: Double = 0.5, dropletLimit: Int = 25, perMinute: Int = 250,
+        rateWindowSeconds: Double = 60
     ) async throws -> (ChildProcess, String) {
         let port = freePort()
         let log = NSTemporaryDirectory() + "armada-do-sim-\(UUID().uuidString.prefix(6)).log"
@@ -81,7 +82,7 @@ extension Peers {
             environment: [
                 "SIM_DO_PORT": "\(port)", "SIM_DO_TOKENS": tokens.joined(separator: ","), "SIM_DO_BOOT_SECONDS": "\(bootSeconds)",
                 "SIM_DO_ACTION_SECONDS": "\(actionSeconds)", "SIM_DO_DROPLET_LIMIT": "\(dropletLimit)",
-                "SIM_DO_RATE_PER_MINUTE": "\(perMinute)",
+                "SIM_DO_RATE_PER_MINUTE": "\(perMinute)", "SIM_DO_RATE_WINDOW_SECONDS": "\(rateWindowSeconds)",
             ], logPath: log)
         let up = await eventually(timeout: .seconds(15)) {
             process.isRunning && process.log.contains("listening") && canConnect(port: port)

@@ -123,10 +123,10 @@ extension DOAccounts {
             """, id, until, reading?.remaining, reading?.reset)
     }
 
-    /// Takes one call of the token's per-minute budget, shared by every provisioner process
-    /// (the account row is the lock). Returns nil when the call may go now, else when to try again.
-    public static func takeCall(_ id: UUID, perMinute: Int, on connection: PGConnection) throws -> Date? {
-        try connection.transaction { connection in
+    /// Takes one call of the token's per-minute budget (`window` seconds, 60 at DigitalOcean),
+    /// shared by every provisioner process (the account row is the lock). Returns nil when the call may go now, else when to try again.
+    public static func takeCall(_ id: UUID, perMinute: Int, window: Int = 60, on connection: PGConnection) throws -> Date? {
+        try connection.transaction { connection -> Date? in
             guard
                 let row = try connection.query(
                     "SELECT paused_until, now() AS now FROM do_accounts WHERE id = $1 FOR UPDATE", id
@@ -134,23 +134,24 @@ extension DOAccounts {
             else { return nil }
             let now: Date = try row.decode("now")
             if let paused: Date = try row.decode("paused_until"), paused > now { return paused }
-            let window = try connection.query(
+            let recent = try connection.query(
                 """
                 SELECT COALESCE(sum(calls), 0)::int AS calls, min(second) AS oldest FROM do_account_calls
-                WHERE account_id = $1 AND second >= date_trunc('second', now()) - interval '59 seconds'
-                """, id
+                WHERE account_id = $1 AND second >= date_trunc('second', now()) - make_interval(secs => $2)
+                """, id, Double(window - 1)
             ).first
-            let calls: Int = try window?.decode("calls") ?? 0
+            let calls: Int = try recent?.decode("calls") ?? 0
             if calls >= perMinute {
-                let oldest: Date = try window?.decode("oldest") ?? now
-                return oldest.addingTimeInterval(60)
+                let oldest: Date = try recent?.decode("oldest") ?? now
+                return oldest.addingTimeInterval(Double(window))
             }
             try connection.execute(
                 """
                 INSERT INTO do_account_calls (account_id, second, calls) VALUES ($1, date_trunc('second', now()), 1)
                 ON CONFLICT (account_id, second) DO UPDATE SET calls = do_account_calls.calls + 1
                 """, id)
-            try connection.execute("DELETE FROM do_account_calls WHERE account_id = $1 AND second < now() - interval '2 minutes'", id)
+            try connection.execute(
+                "DELETE FROM do_account_calls WHERE account_id = $1 AND second < now() - make_interval(secs => $2)", id, Double(2 * window))
             return nil
         }
     }

@@ -197,7 +197,8 @@ let package = Package(
         .testTarget(
             name: "IngressTests",
             dependencies: [
-                "Ingress", "AMQP", "Messaging", "Postgres", "WalletContracts", "ArmadaTestSupport",
+                "Ingress", .product(name: "Crypto", package: "swift-crypto"), "AMQP", "Messaging", "Postgres", "WalletContracts",
+                "ArmadaTestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -12,7 +12,7 @@ enum IngressRoutes {
         ("/api/v1/admin/wallets/{customerId}/adjustments", ["POST"]), ("/api/v1/plans", ["GET"]), ("/api/v1/images", ["GET"]),
         ("/api/v1/regions", ["GET"]), ("/api/v1/orders", ["GET", "POST"]), ("/api/v1/orders/{id}", ["GET", "PATCH", "DELETE"]),
         ("/api/v1/orders/{id}/power-on", ["POST"]), ("/api/v1/orders/{id}/power-off", ["POST"]), ("/api/v1/orders/{id}/reboot", ["POST"]),
-        ("/api/v1/orders/{id}/rebuild", ["POST"]), ("/api/v1/orders/{id}/console", ["GET"]),
+        ("/api/v1/orders/{id}/rebuild", ["POST"]), ("/api/v1/orders/{id}/console", ["GET"]), ("/api/v1/orders/{id}/renew", ["POST"]),
         ("/api/v1/admin/orders/{id}/retry-provisioning", ["POST"]), ("/api/v1/admin/do-accounts", ["GET", "POST"]),
         ("/api/v1/admin/do-accounts/{id}", ["PATCH"]), ("/api/v1/admin/plans", ["GET", "POST"]),
         ("/api/v1/admin/plans/{id}", ["PATCH", "DELETE"]), ("/api/v1/admin/images", ["GET", "POST"]),

@@ -54,6 +54,7 @@ struct OrdersAPI: Sendable {
         for kind in RequestDropletAction.Kind.allCases {
             group.post("/orders/:id/\(kind.path)") { request, context in try await dropletAction(kind, request, context) }
         }
+        group.post("/orders/:id/renew") { request, context in try await renew(request, context) }
         group.get("/orders/:id/console") { _, context in try await consoleLink(context) }
         group.post("/admin/orders/:id/retry-provisioning") { request, context in try await retry(request, context) }
         group.get("/admin/do-accounts") { _, context in try await accounts(context) }
@@ -187,6 +188,19 @@ struct OrdersAPI: Sendable {
         let commandId = try await gateway.submit(
             { _ in SetAutoRenew(orderId: id, customerId: customer, autoRenew: autoRenew) }, customerId: customer, idempotencyKey: key,
             requestFingerprint: Array("PATCH /orders/\(id.uuidString.lowercased())\n".utf8) + body.raw)
+        return try encodedResponse(OrderAccepted(commandId: commandId.uuidString.lowercased(), orderId: view.id), status: .accepted)
+    }
+
+    func renew(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let key = try request.idempotencyKey()
+        let (id, view) = try await ownOrder(context, customer: customer)
+        if ![.active, .expiringSoon, .suspended].contains(view.status), !(try await alreadySubmitted(customer, key)) {
+            throw APIError(.conflict, .invalidOrderState, "an order that is \(view.status.rawValue) cannot be renewed")
+        }
+        let commandId = try await gateway.submit(
+            { _ in RenewOrder(orderId: id, customerId: customer) }, customerId: customer, idempotencyKey: key,
+            requestFingerprint: Array("POST /orders/\(id.uuidString.lowercased())/renew".utf8))
         return try encodedResponse(OrderAccepted(commandId: commandId.uuidString.lowercased(), orderId: view.id), status: .accepted)
     }
 

@@ -31,17 +31,18 @@ public enum Outbox {
     /// Claims up to `limit` unpublished rows for `seconds` (`FOR UPDATE SKIP LOCKED`: relays of
     /// several processes share the work; a crashed relay's claim runs out). Rows the broker
     /// refused `maxRefusals` times are left for an operator (`stuck`).
-    static func claim(limit: Int, seconds: Int, maxRefusals: Int, on connection: PGConnection) throws -> [Row] {
+    static func claim(limit: Int, seconds: Int, maxRefusals: Int, minimumAge: Double = 0, on connection: PGConnection) throws -> [Row] {
         try connection.query(
             """
             UPDATE outbox SET claimed_until = now() + make_interval(secs => $2)
             WHERE id IN (
                 SELECT id FROM outbox
                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now()) AND attempts < $3
+                  AND created_at <= now() - make_interval(secs => $4)
                 ORDER BY id LIMIT $1
                 FOR UPDATE SKIP LOCKED)
             RETURNING id, message_id, exchange, routing_key, message_type, body::jsonb ->> 'correlationId' AS correlation_id, body
-            """, limit, Double(seconds), maxRefusals
+            """, limit, Double(seconds), maxRefusals, minimumAge
         ).map { row in
             Row(
                 id: try row.decode("id"), messageId: try row.decode("message_id"), exchange: try row.decode("exchange"),

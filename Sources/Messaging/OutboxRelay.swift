@@ -22,6 +22,7 @@ public final class OutboxRelay: Service, Sendable {
     private let logger: Logger
     private let batchSize: Int
     private let sweepInterval: Duration
+    private let sweepGrace: Duration
     private let claimDuration: Duration
     /// Refusals (nack, no route) after which a row is left for an operator (about four hours
     /// with the backoff), alerted by `armada_outbox_stuck` and an error log.
@@ -30,13 +31,15 @@ public final class OutboxRelay: Service, Sendable {
 
     public init(
         pool: PostgresPool, broker: BrokerClient, logger: Logger, batchSize: Int = 200,
-        sweepInterval: Duration = .seconds(1), claimDuration: Duration = .seconds(30), maxRefusals: Int = 50
+        sweepInterval: Duration = .seconds(1), sweepGrace: Duration = .seconds(2), claimDuration: Duration = .seconds(30),
+        maxRefusals: Int = 50
     ) {
         self.pool = pool
         self.broker = broker
         self.logger = logger
         self.batchSize = batchSize
         self.sweepInterval = sweepInterval
+        self.sweepGrace = sweepGrace
         self.claimDuration = claimDuration
         self.maxRefusals = maxRefusals
     }
@@ -49,9 +52,15 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         let stopping = StopFlag()
         await withGracefulShutdownHandler {
+            // A sweep (the timer, or the first run) takes only rows older than `sweepGrace`: a fresh
+            // row is its writer's to publish — that process's relay was rung by its commit — and
+            // the sweep is for rows a crashed or stalled process left behind.
+            var sweeping = true
             while !stopping.isSet && !Task.isCancelled {
-                await publishPending()
+                await publishPending(minimumAge: sweeping ? sweepGrace : .zero)
+                let started = ContinuousClock.now
                 await doorbell.wait(timeout: sweepInterval)
+                sweeping = ContinuousClock.now - started >= sweepInterval
             }
             // Flush what handlers committed before we were told to stop, while the broker
             // connection is still open (it closes after this service in every process).
@@ -67,13 +76,16 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Publishes every publishable row; returns how many were published.
     @discardableResult
-    public func publishPending() async -> Int {
+    public func publishPending(minimumAge: Duration = .zero) async -> Int {
         var published = 0
         while !Task.isCancelled {
             let claimed: [Outbox.Row]
             do {
                 let (limit, seconds, cap) = (batchSize, Int(claimDuration.components.seconds), maxRefusals)
-                claimed = try await pool.transaction { try Outbox.claim(limit: limit, seconds: seconds, maxRefusals: cap, on: $0) }
+                let age = Double(minimumAge.components.seconds) + Double(minimumAge.components.attoseconds) / 1e18
+                claimed = try await pool.transaction {
+                    try Outbox.claim(limit: limit, seconds: seconds, maxRefusals: cap, minimumAge: age, on: $0)
+                }
             } catch {
                 logger.warning("outbox claim failed", metadata: ["error": "\(error)"])
                 break

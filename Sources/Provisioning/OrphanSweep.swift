@@ -6,7 +6,8 @@ import Postgres
 
 /// The safety net behind the create rules: now and then, every account's droplets carrying the
 /// product tag are held against the orders. A droplet whose order failed or was terminated, or
-/// whose order runs another droplet, or that names no order we know, is destroyed
+/// whose order runs another droplet, is destroyed; one that names no order we know is only
+/// logged for an operator. Destroyed
 /// (`provisioning.destroy-droplet`, which checks ownership again) — once it is older than
 /// `minimumAge`, so a create still in flight is never taken for an orphan. Orders still being
 /// created (PROCESSING) are left to their own tag lookups.
@@ -29,6 +30,14 @@ enum OrphanSweep {
                             try isOrphan(droplet, account: account.id, now: context.now, minimumAge: minimumAge, on: connection)
                         }
                     }
+                    let strangers = try await pool.withConnection { connection in
+                        try droplets.filter { droplet in try orderId(droplet).flatMap { try Orders.record($0, on: connection) } == nil }
+                    }
+                    if !strangers.isEmpty {
+                        context.logger.warning(
+                            "droplets carry our tag but name no order we know; left for an operator",
+                            metadata: ["account": "\(account.name)", "droplets": "\(strangers.map(\.id))"])
+                    }
                     guard !orphans.isEmpty else { continue }
                     try await pool.transaction { connection in
                         for droplet in orphans {
@@ -37,7 +46,8 @@ enum OrphanSweep {
                                 reason: "orphan sweep: no live order owns it")
                             try Outbox.enqueue(
                                 Envelope(
-                                    id: DestroyDroplet.id(accountId: account.id, dropletId: droplet.id), data: body, occurredAt: context.now
+                                    id: DestroyDroplet.id(accountId: account.id, dropletId: droplet.id, at: context.now), data: body,
+                                    occurredAt: context.now
                                 ),
                                 on: connection)
                         }
@@ -60,7 +70,11 @@ enum OrphanSweep {
         guard let created = ISO8601DateFormatter().date(from: droplet.createdAt), now.timeIntervalSince(created) >= minimumAge else {
             return false
         }
-        guard let orderId = orderId(droplet), let order = try Orders.record(orderId, on: connection) else { return true }
+        guard let orderId = orderId(droplet), let order = try Orders.record(orderId, on: connection) else {
+            // Our tag but no order we know (another installation on the same account, a database
+            // restored from before the order): never destroyed automatically; an operator decides.
+            return false
+        }
         switch order.status {
         case .pending, .processing: return false
         case .failed, .terminated: return true

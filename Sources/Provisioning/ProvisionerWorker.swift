@@ -24,6 +24,7 @@ public enum ProvisionerWorker {
                 AnyMessageHandler(FollowDropletActionHandler(gateway: gateway, settings: settings)),
                 AnyMessageHandler(DeleteOrderHandler(gateway: gateway)),
                 AnyMessageHandler(SetAutoRenewHandler()),
+                AnyMessageHandler(RenewOrderHandler()),
                 AnyMessageHandler(RetryProvisioningHandler(provisioningDeadline: settings.provisioningDeadline)),
                 AnyMessageHandler(ManagePlanHandler()),
                 AnyMessageHandler(ManageCatalogEntryHandler()),
@@ -31,7 +32,7 @@ public enum ProvisionerWorker {
                 AnyMessageHandler(UpdateDOAccountHandler()),
                 AnyMessageHandler(DestroyDropletHandler(gateway: gateway)),
             ],
-            publishes: [OrderCreated.self, VPSActive.self, ProvisioningFailed.self, VPSTerminated.self],
+            publishes: [OrderCreated.self, VPSActive.self, ProvisioningFailed.self, VPSTerminated.self, VPSRenewed.self],
             periodic: [
                 AccountHealthCheck.job(pool: resources.pool, gateway: gateway, every: settings.healthCheckInterval),
                 OrphanSweep.job(

@@ -228,6 +228,7 @@ struct OpenAPIContractTests {
         _ = try await call(
             customer, "POST", "/api/v1/orders/{id}/rebuild", order + "/rebuild", json: #"{"image": "no-such-image"}"#, key: true)
         _ = try await call(customer, "GET", "/api/v1/orders/{id}/console", order + "/console")
+        _ = try await call(customer, "POST", "/api/v1/orders/{id}/renew", order + "/renew", key: true)
         _ = try await call(
             admin, "POST", "/api/v1/admin/orders/{id}/retry-provisioning", "/api/v1/admin/orders/\(orderId)/retry-provisioning", key: true)
         _ = try await call(admin, "GET", "/api/v1/admin/do-accounts")

@@ -226,6 +226,21 @@ struct OrderEndToEndTests {
         #expect(again.status == 409 && errorCode(again) == "INVALID_ORDER_STATE")
     }
 
+    @Test("a droplet with no public IPv4 by the boot timeout is deleted; the order FAILED and refunded once")
+    func noAddress() async throws {
+        let (customer, api) = try await customer(balance: 50_000)
+        let host = "noip-" + UUID().uuidString.prefix(8).lowercased()
+        try await setFaults(#"{"noAddressCreates":1,"name":"\#(host)"}"#)
+        let placed = try await order(api, extra: #","hostname":"\#(host)""#)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        let failed = try await awaitOrder(api, orderId, timeout: .seconds(60)) { $0["status"] as? String == "FAILED" }
+        #expect(failed["failureCode"] as? String == "PROVISIONING_FAILED", "order: \(failed)")
+        #expect((failed["failureReason"] as? String)?.contains("no public IPv4") == true)
+        #expect(try await simulatorDroplets(tag: "order-\(orderId)").isEmpty)
+        #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER", "PROVISION_FAILED_REFUND"])
+        #expect(try await balance(customer, pool) == 50_000)
+    }
+
     @Test("a create that succeeded at DigitalOcean but whose answer was lost is adopted by its tag: one droplet, one debit")
     func lostCreateIsAdopted() async throws {
         let (customer, api) = try await customer(balance: 50_000)
@@ -242,6 +257,47 @@ struct OrderEndToEndTests {
         #expect(try await simulatorDroplets(tag: "order-\(orderId)").count == 1)
         #expect(try await simulatorCreates(name: host) == 1, "one create reached DigitalOcean")
         #expect(try await ledger(customer).map(\.type) == ["ADMIN_ADJUSTMENT", "VPS_ORDER"])
+    }
+
+    @Test("renew now: one period on from the current expiry, charged once per period; a suspended VPS is ACTIVE again and powered on")
+    func renew() async throws {
+        let (customer, api) = try await customer(balance: 160_000)
+        let placed = try await order(api)
+        let orderId = try #require(placed.body["orderId"] as? String)
+        let active = try await awaitOrder(api, orderId) { $0["status"] as? String == "ACTIVE" }
+        let formatter = ISO8601DateFormatter()
+        let expires = try #require((active["expiresAt"] as? String).flatMap(formatter.date(from:)))
+
+        let renewed = json(try await api.send("POST", "/api/v1/orders/\(orderId)/renew", idempotencyKey: UUID().uuidString))
+        let command = try await api.awaitCommand(try #require(renewed["commandId"] as? String))
+        #expect(command["status"] as? String == "succeeded", "\(command)")
+        let after = json(try await api.send("GET", "/api/v1/orders/\(orderId)"))
+        let newExpiry = try #require((after["expiresAt"] as? String).flatMap(formatter.date(from:)))
+        #expect(newExpiry == BillingPeriod.monthly.end(from: expires), "a month on from the old expiry, not from now")
+        let renewals = try await ledger(customer).filter { $0.type == "VPS_RENEWAL" }
+        #expect(renewals.map(\.amount) == [-50_000])
+        #expect(try await balance(customer, pool) == 60_000)
+
+        // Suspended (as the lifecycle leaves it: powered off) and renewed: ACTIVE, powered on.
+        let id = try #require(UUID(uuidString: orderId))
+        let off = json(try await api.send("POST", "/api/v1/orders/\(orderId)/power-off", idempotencyKey: UUID().uuidString))
+        _ = try await api.awaitCommand(try #require(off["commandId"] as? String))
+        _ = try await awaitOrder(api, orderId) { $0["dropletStatus"] as? String == "off" }
+        try await pool.withConnection {
+            try $0.execute("UPDATE orders SET status = 'SUSPENDED', suspended_at = now() WHERE id = $1", id)
+        }
+        let again = json(try await api.send("POST", "/api/v1/orders/\(orderId)/renew", idempotencyKey: UUID().uuidString))
+        #expect(try await api.awaitCommand(try #require(again["commandId"] as? String))["status"] as? String == "succeeded")
+        let back = try await awaitOrder(api, orderId) { $0["status"] as? String == "ACTIVE" && $0["dropletStatus"] as? String == "active" }
+        #expect(back["status"] as? String == "ACTIVE" && back["dropletStatus"] as? String == "active", "order: \(back)")
+        #expect(back["suspendedAt"] == nil)
+        #expect(try await balance(customer, pool) == 10_000)
+
+        // Short of money: refused, nothing changes.
+        let short = json(try await api.send("POST", "/api/v1/orders/\(orderId)/renew", idempotencyKey: UUID().uuidString))
+        let refused = try await api.awaitCommand(try #require(short["commandId"] as? String))
+        #expect((refused["error"] as? [String: Any])?["code"] as? String == "INSUFFICIENT_BALANCE")
+        #expect(try await balance(customer, pool) == 10_000)
     }
 
     @Test("power off and on follow DigitalOcean's action; delete destroys the droplet and terminates the order")

@@ -18,6 +18,15 @@ public enum Peers {
 
     /// Starts an aiosmtpd sink that stores each message as a file in a fresh maildir.
     public static func smtpSink() async throws -> (ChildProcess, port: Int, maildir: String) {
+        // A free port can be taken by another process before the sink binds it: try another.
+        var failure: Error?
+        for _ in 0..<3 {
+            do { return try await smtpSinkOnce() } catch { failure = error }
+        }
+        throw failure!
+    }
+
+    static func smtpSinkOnce() async throws -> (ChildProcess, port: Int, maildir: String) {
         let maildir = NSTemporaryDirectory() + "armada-mail-\(UUID().uuidString)"
         let port = freePort()
         let log = maildir + ".log"

@@ -20,7 +20,8 @@ public struct DestroyDroplet: MessageBody, Equatable {
         self.reason = reason
     }
 
-    public static func id(accountId: UUID, dropletId: Int64) -> UUID {
-        MessageID.derive("destroy-droplet", "\(accountId.uuidString):\(dropletId)")
+    /// One per droplet and day: a later sweep can ask again once an earlier ask found it owned.
+    public static func id(accountId: UUID, dropletId: Int64, at time: Date) -> UUID {
+        MessageID.derive("destroy-droplet", "\(accountId.uuidString):\(dropletId):\(Int(time.timeIntervalSince1970) / 86_400)")
     }
 }

@@ -15,7 +15,7 @@ public struct DestroyDropletHandler: PreparingMessageHandler {
 
     public func prepare(_ message: Envelope<DestroyDroplet>, context: PrepareContext) async throws -> Preparation<Bool> {
         let body = message.data
-        let (owned, account) = try await context.pool.withConnection { connection in
+        let (owned, account, creating) = try await context.pool.withConnection { connection in
             (
                 try !connection.query(
                     """
@@ -23,11 +23,17 @@ public struct DestroyDropletHandler: PreparingMessageHandler {
                       AND status IN ('PROVISIONING', 'ACTIVE', 'EXPIRING_SOON', 'SUSPENDED')
                     """, body.accountId, body.dropletId
                 ).isEmpty,
-                try DOAccounts.account(body.accountId, on: connection)
+                try DOAccounts.account(body.accountId, on: connection),
+                try Orders.record(body.orderId, on: connection)?.status == .processing
             )
         }
         guard !owned, let account else { return .finished(.done) }
-        return try await waitOnTransient(until: message.occurredAt.addingTimeInterval(86_400)) {
+        let giveUpAt = message.occurredAt.addingTimeInterval(86_400)
+        if creating {
+            // A new round may be adopting this very droplet: wait until the order is past creating.
+            return .finished(.again(after: .seconds(30), until: giveUpAt, because: "the order is creating its droplet"))
+        }
+        return try await waitOnTransient(until: giveUpAt) {
             let existed = try await gateway.call(account, { try await $0.deleteDroplet(id: body.dropletId, token: $1) })
             context.logger.warning(
                 "deleted a droplet no order owns",

@@ -31,7 +31,7 @@ public struct FollowProvisioningHandler: PreparingMessageHandler {
             let account = try await context.pool.withConnection({ try DOAccounts.account(accountId, on: $0) })
         else { return .finished(.done) }
         // The timeout runs from when the droplet was recorded, however long the create took.
-        let timeout = (order.dropletRecordedAt ?? context.time.runAt).addingTimeInterval(Double(settings.activeTimeout.components.seconds))
+        let timeout = (order.dropletRecordedAt ?? message.occurredAt).addingTimeInterval(Double(settings.activeTimeout.components.seconds))
         let giveUpAt = timeout.addingTimeInterval(3600)
         return try await waitOnTransient(until: giveUpAt) {
             guard let droplet = try await gateway.call(account, { try await $0.droplet(id: body.dropletId, token: $1) }) else {
@@ -64,7 +64,14 @@ public struct FollowProvisioningHandler: PreparingMessageHandler {
             try order.triedAccounts.compactMap { try DOAccounts.account($0, on: connection) }
         }
         for account in accounts {
-            for extra in try await gateway.call(account, { try await $0.droplets(tag: tag, token: $1) }) where extra.id != dropletId {
+            let tagged: [Droplet]
+            do {
+                tagged = try await gateway.call(account, { try await $0.droplets(tag: tag, token: $1) })
+            } catch DigitalOceanError.unauthorized {
+                // Not reachable now; the orphan sweep looks there once the account works again.
+                continue
+            }
+            for extra in tagged where extra.id != dropletId {
                 context.logger.error(
                     "deleting a duplicate droplet of the order", metadata: ["order_id": "\(order.id)", "droplet": "\(extra.id)"])
                 try await gateway.call(account, { try await $0.deleteDroplet(id: extra.id, token: $1) })

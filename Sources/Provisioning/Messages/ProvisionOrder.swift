@@ -53,9 +53,9 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
             return .finished(
                 .again(after: .seconds(5), until: giveUpAt, because: "another delivery of this order is creating its droplet"))
         }
-        let outcome = try await waitOnTransient(until: giveUpAt, transientDelay: .seconds(10)) { () -> Preparation<Prepared> in
+        func attempt() async throws -> Preparation<Prepared> {
             // What an earlier attempt made is adopted, never duplicated.
-            if let found = try await adopt(order, tag: tag, context) {
+            if let found = try await adopt(order, tag: tag, holder: holder, context) {
                 return .ready(Prepared(outcome: found, holder: holder))
             }
             if runAt > deadline {
@@ -73,6 +73,14 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
             }
             return try await create(order, tag: tag, holder: holder, context)
         }
+        // Ambiguous failures come back soon: the next attempt looks the tag up first, which is cheap.
+        let outcome = try await waitOnTransient(until: giveUpAt, transientDelay: .seconds(10)) { () -> Preparation<Prepared> in
+            do {
+                return try await attempt()
+            } catch is LeaseLost {
+                return .finished(.again(after: .seconds(5), until: giveUpAt, because: "this run's create lease ran out"))
+            }
+        }
         if case .finished = outcome {
             try? await context.pool.withConnection { try Orders.releaseCreate(id, holder: holder, on: $0) }
         }
@@ -80,11 +88,21 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
     }
 
     /// The droplet tagged for the order on an account it was tried on; the oldest is kept, any
-    /// other deleted.
-    func adopt(_ order: OrderRecord, tag: String, _ context: PrepareContext) async throws -> Outcome? {
+    /// other deleted (while this run still holds the create). An account that refuses its token
+    /// is skipped (logged; the orphan sweep looks there once it works again).
+    func adopt(_ order: OrderRecord, tag: String, holder: UUID, _ context: PrepareContext) async throws -> Outcome? {
         for account in try await accounts(order.triedAccounts, context) {
-            let found = try await gateway.call(account, { try await $0.droplets(tag: tag, token: $1) }).sorted { $0.id < $1.id }
+            let found: [Droplet]
+            do {
+                found = try await gateway.call(account, { try await $0.droplets(tag: tag, token: $1) }).sorted { $0.id < $1.id }
+            } catch DigitalOceanError.unauthorized(let status, _) {
+                context.logger.error(
+                    "cannot look for the order's droplet: the account refuses its token",
+                    metadata: ["order_id": "\(order.id)", "account": "\(account.name)", "status": "\(status)"])
+                continue
+            }
             guard let first = found.first else { continue }
+            if found.count > 1 { try await renewLease(order.id, holder: holder, context) }
             for extra in found.dropFirst() {
                 context.logger.error(
                     "deleting a duplicate droplet of the order", metadata: ["order_id": "\(order.id)", "droplet": "\(extra.id)"])
@@ -105,6 +123,7 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
             tags: [settings.productTag, tag])
         var refusals: [String] = []
         for account in candidates {
+            try await renewLease(id, holder: holder, context)
             try await context.pool.withConnection { try Orders.noteTried(id, account: account.id, on: $0) }
             do {
                 let created = try await gateway.call(account, { try await $0.createDroplet(request, token: $1) })
@@ -127,8 +146,11 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
                     Prepared(outcome: .failed(.provisioningFailed, "DigitalOcean refused the droplet (\(status)): \(text)"), holder: holder)
                 )
             } catch DigitalOceanError.unauthorized(let status, let text) {
-                // The token was refused (recorded against the account): no droplet was made; try the next.
+                // The token was refused (recorded against the account): no droplet was made there, so
+                // it is no place to look for one either; try the next.
                 refusals.append("\(account.name): token refused (\(status)) \(text)")
+                let accountId = account.id
+                try await context.pool.withConnection { try Orders.unnoteTried(id, account: accountId, on: $0) }
             } catch let error as DigitalOceanError where error.isRetriable {
                 // No answer: the create may still appear. The next run looks before it creates again.
                 try await context.pool.withConnection { try Orders.noteAmbiguousCreate(id, on: $0) }
@@ -150,14 +172,16 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
         let holds = try Orders.holdsCreate(id, holder: prepared.holder, on: context.connection)
         guard holds, order.status == .processing, order.provisioningRound == round else {
             // The fence: this run lost its lease or the order went on without it.
+            if order.status == .processing && order.provisioningRound == round {
+                // Still this round's to make: run again (another delivery, if any, finds a droplet
+                // this run made by its tag). Whatever the outcome, never consume the message here.
+                let deadline = (order.provisioningDeadline ?? context.time.runAt).addingTimeInterval(3600)
+                return .again(after: .seconds(5), until: deadline, because: "lost the create lease")
+            }
             if case .created(let account, let droplet, _, _) = prepared.outcome, order.dropletId != droplet.id {
-                if order.status == .processing && order.provisioningRound == round {
-                    // Another delivery is at work: it finds this droplet by its tag.
-                    return .again(after: .seconds(5), until: context.time.runAt.addingTimeInterval(3600), because: "lost the create lease")
-                }
                 try context.send(
                     DestroyDroplet(accountId: account, dropletId: droplet.id, orderId: id, reason: "the order is \(order.status.rawValue)"),
-                    id: DestroyDroplet.id(accountId: account, dropletId: droplet.id))
+                    id: DestroyDroplet.id(accountId: account, dropletId: droplet.id, at: context.now))
             }
             return .done
         }
@@ -182,6 +206,17 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
 
     /// The tag that names the order's droplet: the idempotency key of its create.
     public static func tag(_ orderId: UUID) -> String { "order-\(orderId.uuidString.lowercased())" }
+
+    struct LeaseLost: Error {}
+
+    /// Extends this run's create lease before a create or a delete; throws `LeaseLost` when
+    /// another delivery took it meanwhile.
+    func renewLease(_ id: UUID, holder: UUID, _ context: PrepareContext) async throws {
+        let seconds = settings.createLeaseSeconds
+        guard try await context.pool.withConnection({ try Orders.renewCreate(id, holder: holder, forSeconds: seconds, on: $0) }) else {
+            throw LeaseLost()
+        }
+    }
 
     func accounts(_ ids: [UUID], _ context: PrepareContext) async throws -> [DOAccount] {
         try await context.pool.withConnection { connection in try ids.compactMap { try DOAccounts.account($0, on: connection) } }

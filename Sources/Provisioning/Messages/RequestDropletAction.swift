@@ -52,7 +52,16 @@ public struct RequestDropletActionHandler: PreparingMessageHandler {
                     if !first {
                         // An earlier run may have posted it without hearing back.
                         let earlier = try await gateway.call(account, { try await $0.dropletActions(dropletId: dropletId, token: $1) })
-                        if let found = earlier.first(where: { $0.type == kind && Self.started($0, since: requestedAt) }) {
+                        // Not one another request of this order already recorded as its own.
+                        let taken = try await context.pool.withConnection { connection in
+                            Set(
+                                try connection.query(
+                                    "SELECT do_action_id FROM order_actions WHERE order_id = $1 AND do_action_id IS NOT NULL", body.orderId
+                                ).map { try $0.decode("do_action_id", as: Int64.self) })
+                        }
+                        if let found = earlier.first(where: {
+                            $0.type == kind && !taken.contains($0.id) && Self.started($0, since: requestedAt)
+                        }) {
                             context.logger.notice("adopting the action an earlier run posted", metadata: ["do_action": "\(found.id)"])
                             return .ready(found)
                         }

@@ -8,8 +8,9 @@ import WalletContracts
 /// An admin provisions a FAILED order again (`provisioning.retry-provisioning`) in a new round,
 /// with its own deadline and message ids. No second charge: the failed round's price went back to
 /// the wallet (PROVISION_FAILED_REFUND), so the new round takes it once more, and refunds it
-/// again if it fails too; a VPS that comes up has cost its price exactly once. Short of money,
-/// the retry is refused (INSUFFICIENT_BALANCE) and the order stays FAILED.
+/// again if it fails too; a VPS that comes up has cost its price exactly once. Only an order that
+/// was paid once may be retried (one refused for lack of balance is ordered again by its
+/// customer). Short of money, the retry is refused (INSUFFICIENT_BALANCE) and the order stays FAILED.
 public struct RetryProvisioningHandler: MessageHandler {
     let provisioningDeadline: Duration
 
@@ -24,6 +25,10 @@ public struct RetryProvisioningHandler: MessageHandler {
         }
         guard order.status == .failed else {
             return .rejected(.invalidOrderState, "only a FAILED order can be retried; this one is \(order.status.rawValue)")
+        }
+        guard try Ledger.entry(reference: .vpsOrder, referenceId: OrderFailure.reference(order.id, round: 1), on: context.connection) != nil
+        else {
+            return .rejected(.invalidOrderState, "the order was never paid (it failed for lack of balance); the customer orders again")
         }
         let round = order.provisioningRound + 1
         do {

@@ -138,12 +138,12 @@ extension DOAccounts {
                 """
                 SELECT COALESCE(sum(calls), 0)::int AS calls, min(second) AS oldest FROM do_account_calls
                 WHERE account_id = $1 AND second >= date_trunc('second', now()) - make_interval(secs => $2)
-                """, id, Double(window - 1)
+                """, id, Double(window)
             ).first
             let calls: Int = try recent?.decode("calls") ?? 0
             if calls >= perMinute {
                 let oldest: Date = try recent?.decode("oldest") ?? now
-                return oldest.addingTimeInterval(Double(window))
+                return oldest.addingTimeInterval(Double(window + 1))
             }
             try connection.execute(
                 """

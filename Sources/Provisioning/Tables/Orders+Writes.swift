@@ -79,6 +79,23 @@ extension Orders {
         ).isEmpty
     }
 
+    /// Extends the lease `holder` holds; false when it holds it no more.
+    static func renewCreate(_ id: UUID, holder: UUID, forSeconds seconds: Int, on connection: PGConnection) throws -> Bool {
+        try !connection.query(
+            """
+            UPDATE orders SET create_lease_until = now() + make_interval(secs => $3)
+            WHERE id = $1 AND create_holder = $2 AND create_lease_until > now() AND status = 'PROCESSING'
+            RETURNING 1 AS held
+            """, id, holder, Double(seconds)
+        ).isEmpty
+    }
+
+    /// An account refused the token before any droplet was made there: not a place to look.
+    static func unnoteTried(_ id: UUID, account: UUID, on connection: PGConnection) throws {
+        try connection.execute(
+            "UPDATE orders SET tried_accounts = array_remove(tried_accounts, $2), updated_at = now() WHERE id = $1", id, account)
+    }
+
     /// A create went unanswered: the next may go only after a quiet period.
     static func noteAmbiguousCreate(_ id: UUID, on connection: PGConnection) throws {
         try connection.execute("UPDATE orders SET ambiguous_create_at = now(), updated_at = now() WHERE id = $1", id)

@@ -36,11 +36,11 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
 
     public func prepare(_ message: Envelope<ProvisionOrder>, context: PrepareContext) async throws -> Preparation<Prepared> {
         let (id, round) = (message.data.orderId, message.data.round)
-        guard let order = try await context.pool.withConnection({ try Orders.record(id, on: $0) }),
-            order.status == .processing, order.provisioningRound == round
+        guard let before = try await context.pool.withConnection({ try Orders.record(id, on: $0) }),
+            before.status == .processing, before.provisioningRound == round
         else { return .finished(.done) }
         let runAt = context.time.runAt
-        let deadline = order.provisioningDeadline ?? runAt
+        let deadline = before.provisioningDeadline ?? runAt
         let giveUpAt = deadline.addingTimeInterval(3600)
         let tag = Self.tag(id)
         let holder = UUID()
@@ -53,6 +53,8 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
             return .finished(
                 .again(after: .seconds(5), until: giveUpAt, because: "another delivery of this order is creating its droplet"))
         }
+        // Read again under the lease: the accounts an earlier holder tried are all noted by now.
+        guard let order = try await context.pool.withConnection({ try Orders.record(id, on: $0) }) else { return .finished(.done) }
         func attempt() async throws -> Preparation<Prepared> {
             // What an earlier attempt made is adopted, never duplicated.
             if let found = try await adopt(order, tag: tag, holder: holder, context) {

@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "armada-ingress", targets: ["armada-ingress"]),
         .executable(name: "armada-payments", targets: ["armada-payments"]),
         .executable(name: "armada-provisioner", targets: ["armada-provisioner"]),
+        .executable(name: "armada-lifecycle", targets: ["armada-lifecycle"]),
         .executable(name: "armadactl", targets: ["armadactl"]),
         .executable(name: "armada-sim", targets: ["armada-sim"]),
     ],
@@ -66,6 +67,7 @@ let package = Package(
                 .embedInCode("SQL/0007_payments_hardening.sql"), .embedInCode("SQL/0008_delivery_copies.sql"),
                 .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
                 .embedInCode("SQL/0011_catalog_orders_provisioning.sql"), .embedInCode("SQL/0012_provisioning_fencing.sql"),
+                .embedInCode("SQL/0013_lifecycle.sql"),
             ],
             swiftSettings: strict),
 
@@ -115,6 +117,12 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Reminders, auto-renewal, suspension and termination on time; shares provisioning's order rules.
+        .target(
+            name: "Lifecycle",
+            dependencies: ["OrdersContracts", "Provisioning", "Messaging", "Postgres", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+
         // Process wiring every executable shares: settings, logs, metrics, the worker builder.
         .target(
             name: "ArmadaService",
@@ -144,11 +152,12 @@ let package = Package(
         .executableTarget(name: "armada-ingress", dependencies: ["Ingress"], swiftSettings: strict),
         .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Wallet"], swiftSettings: strict),
         .executableTarget(name: "armada-provisioner", dependencies: ["ArmadaService", "Provisioning"], swiftSettings: strict),
+        .executableTarget(name: "armada-lifecycle", dependencies: ["ArmadaService", "Lifecycle"], swiftSettings: strict),
         .executableTarget(
             name: "armadactl",
             dependencies: [
                 "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet", "WalletContracts", "DigitalOcean",
-                "OrdersContracts", "Provisioning",
+                "OrdersContracts", "Provisioning", "Lifecycle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
@@ -188,7 +197,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "WalletContracts", "Wallet", "ArmadaTestSupport",
-                "OrdersContracts", "Provisioning", "DigitalOcean",
+                "OrdersContracts", "Provisioning", "DigitalOcean", "Lifecycle",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -210,7 +219,7 @@ let package = Package(
         .testTarget(
             name: "CatalogueTests",
             dependencies: [
-                "Messaging", "AMQP", "Wallet", "WalletContracts", "Provisioning", "ArmadaTestSupport",
+                "Messaging", "AMQP", "Wallet", "WalletContracts", "Provisioning", "Lifecycle", "ArmadaTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -1,6 +1,7 @@
 import AMQP
 import ArmadaTestSupport
 import Foundation
+import Lifecycle
 import Logging
 import Messaging
 import Provisioning
@@ -28,6 +29,7 @@ struct CatalogueTests {
         return [
             PaymentsWorker.definition(try! PaymentsSettings(environment), resources),
             ProvisionerWorker.definition(try! ProvisionerSettings(environment), resources),
+            LifecycleWorker.definition(try! LifecycleSettings(environment), resources),
         ]
     }()
 

@@ -91,7 +91,12 @@ actor RunningSystem {
                 "ARMADA_DROPLET_ACTIVE_TIMEOUT_SECONDS": "20", "ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS": "12",
                 "DIGITALOCEAN_REQUESTS_PER_MINUTE": "250", "DIGITALOCEAN_RATE_WINDOW_SECONDS": "\(rateWindow)",
             ])
-        processes = [simulator, payments, ingress, digitalOcean, provisioner]
+        // Time moves through ticks the tests publish: no scheduler of its own.
+        let (lifecycle, _, lifecycleMetrics) = try launch("armada-lifecycle", extra: ["ARMADA_LIFECYCLE_SCHEDULER": "off"])
+        processes = [simulator, payments, ingress, digitalOcean, provisioner, lifecycle]
+        guard await waitForHTTP("http://127.0.0.1:\(lifecycleMetrics)/health") else {
+            throw TestFailure("lifecycle worker did not become ready:\n\(lifecycle.log)")
+        }
         let url = "http://127.0.0.1:\(port)"
         guard await waitForHTTP(url + "/ready"), await waitForHTTP("http://127.0.0.1:\(paymentsMetrics)/health"),
             await waitForHTTP("http://127.0.0.1:\(provisionerMetrics)/health")

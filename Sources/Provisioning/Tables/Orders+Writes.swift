@@ -28,7 +28,7 @@ extension Orders {
     /// Moves the order from one of `from` to `to`, setting `assignments` (SQL `column = $n`, with
     /// `values` numbered from $3). False when the order is not in one of `from` (nothing written).
     @discardableResult
-    static func transition(
+    public static func transition(
         _ id: UUID, from: [OrderStatus], to: OrderStatus, actor: String, reason: String?, at now: Date, set assignments: String = "",
         _ values: [any PostgresEncodable] = [], on connection: PGConnection
     ) throws -> Bool {
@@ -42,7 +42,7 @@ extension Orders {
         return true
     }
 
-    static func history(
+    public static func history(
         _ id: UUID, from: OrderStatus?, to: OrderStatus, actor: String, reason: String?, at now: Date, on connection: PGConnection
     ) throws {
         try connection.execute(
@@ -116,7 +116,7 @@ extension Orders {
     }
 
     /// The droplet is gone from the account's count: once per order.
-    static func uncount(_ id: UUID, on connection: PGConnection) throws {
+    public static func uncount(_ id: UUID, on connection: PGConnection) throws {
         if let row = try connection.query(
             "UPDATE orders SET counted = false WHERE id = $1 AND counted RETURNING do_account_id", id
         ).first, let account: UUID = try row.decode("do_account_id") {

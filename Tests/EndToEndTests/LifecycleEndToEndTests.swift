@@ -1,0 +1,221 @@
+import AMQP
+import ArmadaTestSupport
+import Foundation
+import Lifecycle
+import Messaging
+import OrdersContracts
+import Postgres
+import Testing
+import WalletContracts
+
+@testable import Provisioning
+@testable import Wallet
+
+/// Lifecycle rules through ticks the tests publish, against the running lifecycle worker and
+/// provisioner. Each test lives in its own year long past and they run one at a time: a tick
+/// finds only what is due by its time, so it never touches an order of a later year (every other
+/// suite's order expires around today), and a later year's ticks come only after the earlier
+/// test is over.
+@Suite("Lifecycle: reminders, renewal, suspension and termination through ticks", .serialized)
+struct LifecycleEndToEndTests {
+    let pool = TestDatabase.pool(size: 2, name: "e2e-lifecycle")
+
+    /// `days` days and `hours` hours into the test's year.
+    static func time(_ year: Int, days: Double = 0, hours: Double = 0) -> Date {
+        var components = DateComponents()
+        (components.year, components.month, components.day, components.hour) = (year, 1, 1, 12)
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar.date(from: components)!.addingTimeInterval(days * 86_400 + hours * 3600)
+    }
+
+    /// An ACTIVE order expiring at `expiresAt`, on the test account, with a droplet id the
+    /// simulator does not know (suspension's power-off and termination's delete find it gone).
+    func order(_ period: BillingPeriod, expiresAt: Date, autoRenew: Bool, balance: Int64) async throws -> (UUID, String) {
+        _ = try await RunningSystem.shared.baseURL()
+        let account = await RunningSystem.shared.accountId
+        let customer = TestEnvironment.unique("cust")
+        let id = UUID()
+        let place = PlaceOrder(
+            orderId: id, customerId: customer, planId: UUID(uuidString: OrderEndToEndTests.basicPlan)!, planName: "basic",
+            sizeSlug: "s-1vcpu-1gb", image: "debian-12-x64", region: "sgp1", billingPeriod: period, price: 50_000,
+            hostname: "life-" + id.uuidString.prefix(8).lowercased(), sshKeys: [], autoRenew: autoRenew)
+        try await pool.transaction { connection in
+            if balance > 0 {
+                _ = try Ledger.credit(
+                    customer, amount: balance, reference: .adminAdjustment, referenceId: "seed-\(customer)", description: "test",
+                    on: connection)
+            }
+            _ = try Orders.insert(place, commandId: nil, at: expiresAt.addingTimeInterval(-86_400 * 31), on: connection)
+            try connection.execute(
+                """
+                UPDATE orders SET status = 'ACTIVE', activated_at = $2, expires_at = $3, do_account_id = $4, droplet_id = $5,
+                    droplet_status = 'active', counted = true
+                WHERE id = $1
+                """, id, period.end(from: expiresAt.addingTimeInterval(-86_400 * 400)), expiresAt, account,
+                Int64.random(in: 900_000_000...999_999_999))
+            try DOAccounts.count(account, by: 1, on: connection)
+        }
+        return (id, customer)
+    }
+
+    /// Publishes the tick for `now` and waits until the lifecycle worker processed it (its
+    /// fan-out is then in the outbox).
+    func tick(_ now: Date) async throws {
+        let broker = try await brokerClient(TestEnvironment.amqpURL)
+        // Its own id each run (the test database outlives a run; a period's id would be a duplicate).
+        let id = UUID()
+        try await broker.publish(Envelope(id: id, data: LifecycleTick(now: now), occurredAt: now))
+        await broker.close()
+        let processed = await eventually(timeout: .seconds(30)) {
+            (try? await pool.withConnection {
+                try !$0.query("SELECT 1 FROM inbox WHERE consumer = 'armada-lifecycle' AND message_id = $1", id).isEmpty
+            }) ?? false
+        }
+        #expect(processed, "tick \(now) processed")
+    }
+
+    func reminders(_ id: UUID) async throws -> [String] {
+        try await pool.withConnection {
+            try $0.query("SELECT threshold_hours, outcome FROM lifecycle_reminders WHERE order_id = $1 ORDER BY threshold_hours DESC", id)
+                .map {
+                    "\(try $0.decode("threshold_hours", as: Int.self)):\(try $0.decode("outcome", as: String.self))"
+                }
+        }
+    }
+
+    /// Waits until the lifecycle worker handled every command the ticks fanned out for the order.
+    func settled(_ id: UUID) async -> Bool {
+        await eventually(timeout: .seconds(30)) {
+            let pending: Int =
+                (try? await pool.withConnection {
+                    try $0.query(
+                        """
+                        SELECT count(*)::int AS n FROM outbox o
+                        WHERE o.message_type LIKE 'lifecycle.%' AND o.body::jsonb -> 'data' ->> 'orderId' = $1
+                          AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = 'armada-lifecycle' AND i.message_id = o.message_id)
+                        """, id.uuidString.uppercased()
+                    ).first!.decode("n")
+                }) ?? 1
+            return pending == 0
+        }
+    }
+
+    func status(_ id: UUID) async throws -> String {
+        try await pool.withConnection { try $0.query("SELECT status FROM orders WHERE id = $1", id).first!.decode("status") }
+    }
+
+    func events(_ type: String, _ id: UUID) async throws -> Int {
+        try await pool.withConnection {
+            try $0.query(
+                "SELECT count(*)::int AS n FROM outbox WHERE message_type = $1 AND body::jsonb -> 'data' ->> 'orderId' = $2", type,
+                id.uuidString.uppercased()
+            ).first!.decode("n")
+        }
+    }
+
+    @Test("monthly reminders at 168, 72, 24 and 8 h, each once; found late, only the most urgent is sent and the earlier are skipped")
+    func reminderThresholds() async throws {
+        let expires = Self.time(2001, days: 20)
+        let (onTime, _) = try await order(.monthly, expiresAt: expires, autoRenew: false, balance: 0)
+        let (late, _) = try await order(.monthly, expiresAt: expires.addingTimeInterval(600), autoRenew: false, balance: 0)
+        for hours in [170.0, 167, 100, 71, 70] {
+            try await tick(expires.addingTimeInterval(-hours * 3600))
+            #expect(await settled(onTime))
+        }
+        #expect(try await reminders(onTime) == ["168:sent", "72:sent"])
+        #expect(try await status(onTime) == "EXPIRING_SOON")
+        #expect(try await reminders(late) == ["168:sent", "72:sent"])
+        try await tick(expires.addingTimeInterval(-20 * 3600))
+        try await tick(expires.addingTimeInterval(-7 * 3600))
+        #expect(await settled(onTime))
+        #expect(await settled(late))
+        #expect(try await reminders(onTime) == ["168:sent", "72:sent", "24:sent", "8:sent"])
+        #expect(try await events(VPSExpiringSoon.messageType, onTime) == 4)
+
+        // Found late: the first tick comes 20 h before expiry.
+        let lateExpiry = Self.time(2001, days: 60)
+        let (found, _) = try await order(.monthly, expiresAt: lateExpiry, autoRenew: false, balance: 0)
+        try await tick(lateExpiry.addingTimeInterval(-20 * 3600))
+        #expect(await settled(found))
+        #expect(try await reminders(found) == ["168:skipped", "72:skipped", "24:sent"])
+        #expect(try await events(VPSExpiringSoon.messageType, found) == 1)
+    }
+
+    @Test(
+        "auto-renewal: from expiry, charged once per period; short of money: one RENEWAL_FAILED, suspended at expiry, renewed after a top-up"
+    )
+    func autoRenewal() async throws {
+        let expires = Self.time(2003, days: 30)
+        let (paid, payer) = try await order(.monthly, expiresAt: expires, autoRenew: true, balance: 60_000)
+        try await tick(expires.addingTimeInterval(-23 * 3600))
+        try await tick(expires.addingTimeInterval(-22 * 3600))
+        #expect(await settled(paid))
+        let newExpiry: Date = try await pool.withConnection {
+            try $0.query("SELECT expires_at FROM orders WHERE id = $1", paid).first!.decode("expires_at")
+        }
+        #expect(newExpiry == BillingPeriod.monthly.end(from: expires), "one month on from the old expiry")
+        #expect(try await balance(payer, pool) == 10_000, "charged once over two ticks")
+        #expect(try await status(paid) == "ACTIVE")
+
+        let (short, customer) = try await order(.monthly, expiresAt: expires.addingTimeInterval(3600), autoRenew: true, balance: 20_000)
+        let end = expires.addingTimeInterval(3600)
+        try await tick(end.addingTimeInterval(-23 * 3600))
+        try await tick(end.addingTimeInterval(-10 * 3600))
+        #expect(await settled(short))
+        #expect(try await events(VPSRenewalFailed.messageType, short) == 1, "told once per period, tried on every tick")
+        try await tick(end.addingTimeInterval(60))
+        #expect(await settled(short))
+        #expect(try await status(short) == "SUSPENDED")
+        #expect(try await events(VPSSuspended.messageType, short) == 1)
+        // Topped up during the grace period: the next tick renews from that tick's time.
+        _ = try await pool.transaction {
+            try Ledger.credit(
+                customer, amount: 40_000, reference: .adminAdjustment, referenceId: "topup-\(customer)", description: "test", on: $0)
+        }
+        let later = end.addingTimeInterval(5 * 3600)
+        try await tick(later)
+        #expect(await settled(short))
+        #expect(try await status(short) == "ACTIVE")
+        let reactivated: Date = try await pool.withConnection {
+            try $0.query("SELECT expires_at FROM orders WHERE id = $1", short).first!.decode("expires_at")
+        }
+        #expect(reactivated == BillingPeriod.monthly.end(from: later), "renewed from now, the old expiry being past")
+        #expect(try await balance(customer, pool) == 10_000)
+    }
+
+    @Test("expiry: daily terminated at once; monthly suspended 12 h kept, 25 h terminated; yearly suspended 48 h kept, 73 h terminated")
+    func graceAndTermination() async throws {
+        let expires = Self.time(2005, days: 100)
+        let (daily, _) = try await order(.daily, expiresAt: expires, autoRenew: false, balance: 0)
+        let (monthly, _) = try await order(.monthly, expiresAt: expires, autoRenew: false, balance: 0)
+        let (yearly, _) = try await order(.yearly, expiresAt: expires, autoRenew: false, balance: 0)
+        try await tick(expires.addingTimeInterval(60))
+        for id in [daily, monthly, yearly] { #expect(await settled(id)) }
+        #expect(try await status(daily) == "TERMINATED")
+        #expect(try await status(monthly) == "SUSPENDED")
+        #expect(try await status(yearly) == "SUSPENDED")
+        let reason: String? = try await pool.withConnection {
+            try $0.query("SELECT termination_reason FROM orders WHERE id = $1", daily).first!.decode("termination_reason")
+        }
+        #expect(reason == "EXPIRED_NO_RENEWAL")
+
+        try await tick(expires.addingTimeInterval(60 + 12 * 3600))
+        #expect(await settled(monthly))
+        #expect(try await status(monthly) == "SUSPENDED", "12 h into a 24 h grace")
+        try await tick(expires.addingTimeInterval(60 + 25 * 3600))
+        #expect(await settled(monthly))
+        #expect(try await status(monthly) == "TERMINATED", "25 h into a 24 h grace")
+        try await tick(expires.addingTimeInterval(60 + 48 * 3600))
+        #expect(await settled(yearly))
+        #expect(try await status(yearly) == "SUSPENDED", "48 h into a 72 h grace")
+        try await tick(expires.addingTimeInterval(60 + 73 * 3600))
+        #expect(await settled(yearly))
+        #expect(try await status(yearly) == "TERMINATED")
+        #expect(try await events(VPSTerminated.messageType, monthly) == 1)
+        // Terminating twice: a later tick finds nothing more to do.
+        try await tick(expires.addingTimeInterval(60 + 100 * 3600))
+        #expect(await settled(yearly))
+        #expect(try await events(VPSTerminated.messageType, yearly) == 1)
+    }
+}

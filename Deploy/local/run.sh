@@ -12,7 +12,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 RUN_DIR="$ARMADA_LOCAL/run"
 LOG_DIR="$ARMADA_LOCAL/logs"
-PROCESSES=(armada-sim armada-payments armada-provisioner armada-ingress)
+PROCESSES=(armada-sim armada-payments armada-provisioner armada-lifecycle armada-ingress)
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 stop_processes() {
@@ -93,6 +93,7 @@ if ! .build/debug/armadactl do-accounts list | grep -q "^sim-primary"; then
 fi
 start armada-payments ARMADA_METRICS_PORT="${PAYMENTS_METRICS_PORT:-9101}"
 start armada-provisioner ARMADA_METRICS_PORT="${PROVISIONER_METRICS_PORT:-9102}"
+start armada-lifecycle ARMADA_METRICS_PORT="${LIFECYCLE_METRICS_PORT:-9103}"
 start armada-ingress
 
 for _ in $(seq 1 60); do
@@ -107,6 +108,7 @@ Armada is running.
   ingress            http://127.0.0.1:$ARMADA_HTTP_PORT   (/api/v1/..., /health, /ready, /metrics, POST /api/v1/webhooks/tripay)
   payments metrics   http://127.0.0.1:${PAYMENTS_METRICS_PORT:-9101}/metrics
   provisioner metrics http://127.0.0.1:${PROVISIONER_METRICS_PORT:-9102}/metrics
+  lifecycle metrics  http://127.0.0.1:${LIFECYCLE_METRICS_PORT:-9103}/metrics   (a tick every minute)
   Tripay simulator   $TRIPAY_API_URL   (POST /_sim/transactions/REFERENCE/pay|expire|fail|refund)
   DigitalOcean sim   $DIGITALOCEAN_API_URL   (GET /_sim/droplets, POST /_sim/faults)
   PostgreSQL         $DATABASE_URL
@@ -123,6 +125,7 @@ The whole deposit story through the API (token, deposit, simulator pays, balance
 A customer tops up, orders a monthly VPS, sees it ACTIVE with an IP, powers it off and on, deletes it:
   Deploy/local/demo-order.sh
 
+Move time (reminders, renewals, suspension):  .build/debug/armadactl lifecycle tick --at 2027-01-01T00:00:00Z
 Queues and dead letters:   .build/debug/armadactl queues
 Stop:                      Deploy/local/run.sh stop      (or 'down' to stop the stack too)
 INFO

@@ -1,6 +1,7 @@
 import AMQP
 import ArmadaTestSupport
 import Foundation
+import Glibc
 import Lifecycle
 import Messaging
 import OrdersContracts
@@ -217,5 +218,49 @@ struct LifecycleEndToEndTests {
         try await tick(expires.addingTimeInterval(60 + 100 * 3600))
         #expect(await settled(yearly))
         #expect(try await events(VPSTerminated.messageType, yearly) == 1)
+    }
+
+    @Test("two schedulers: every period's tick is handled once; with one killed, ticks go on within a period")
+    func schedulers() async throws {
+        _ = try await RunningSystem.shared.baseURL()
+        let period = 2
+        var schedulers: [ChildProcess] = []
+        defer { for process in schedulers { process.signal(SIGKILL) } }
+        for _ in 0..<2 {
+            let (process, _, metrics) = try launch("armada-lifecycle", extra: ["ARMADA_TICK_SECONDS": "\(period)"])
+            schedulers.append(process)
+            #expect(await waitForHTTP("http://127.0.0.1:\(metrics)/health"))
+        }
+        func handledTicks(after start: Date) async throws -> [(now: Date, times: Int)] {
+            try await pool.withConnection {
+                try $0.query(
+                    """
+                    SELECT (o.body::jsonb -> 'data' ->> 'now') AS now, count(i.message_id)::int AS times
+                    FROM outbox o LEFT JOIN inbox i ON i.message_id = o.message_id AND i.consumer = 'armada-lifecycle'
+                    WHERE o.message_type = 'lifecycle.tick' AND o.created_at >= $1
+                    GROUP BY o.message_id, o.body ORDER BY 1
+                    """, start
+                ).map { row in
+                    (
+                        ISO8601DateFormatter().date(from: try row.decode("now", as: String.self)) ?? .distantPast,
+                        try row.decode("times", as: Int.self)
+                    )
+                }
+            }
+        }
+        let start = Date()
+        #expect(
+            await eventually(timeout: .seconds(20)) { ((try? await handledTicks(after: start)) ?? []).filter { $0.times == 1 }.count >= 3 })
+        let before = try await handledTicks(after: start)
+        #expect(before.allSatisfy { $0.times <= 1 }, "a period's tick is one message, handled once")
+        let nows = before.map(\.now)
+        #expect(zip(nows, nows.dropFirst()).allSatisfy { $1.timeIntervalSince($0) == Double(period) }, "one tick per period: \(nows)")
+
+        schedulers[0].signal(SIGKILL)
+        let killed = Date()
+        let goesOn = await eventually(timeout: .seconds(20)) {
+            ((try? await handledTicks(after: start)) ?? []).contains { $0.times == 1 && $0.now > killed.addingTimeInterval(Double(period)) }
+        }
+        #expect(goesOn, "the other scheduler's ticks go on")
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The VPS story through the customer API of a local system started with run.sh: a customer
 # tops up through Tripay (the simulator pays), orders a monthly VPS, sees it ACTIVE with an IP,
-# powers it off and on, and deletes it.
+# powers it off and on, moves time with lifecycle ticks (a reminder, then auto-renewal), and
+# deletes it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/api.sh
@@ -52,6 +53,15 @@ curl -s "${auth[@]}" -X POST -H "Idempotency-Key: $(key)" "$API/orders/$ORDER/po
 wait_for "$API/orders/$ORDER" 'd.get("dropletStatus") == "off"' 60 | field '["dropletStatus"]' | sed 's/^/droplet: /'
 curl -s "${auth[@]}" -X POST -H "Idempotency-Key: $(key)" "$API/orders/$ORDER/power-on" > /dev/null
 wait_for "$API/orders/$ORDER" 'd.get("dropletStatus") == "active"' 60 | field '["dropletStatus"]' | sed 's/^/droplet: /'
+
+step "move time with lifecycle ticks: a reminder 30 h before expiry, then auto-renewal inside its last 24 h"
+EXPIRES=$(curl -s "${auth[@]}" "$API/orders/$ORDER" | field '["expiresAt"]')
+at() { python3 -c "import datetime,sys; e=datetime.datetime.fromisoformat(sys.argv[1].replace('Z','+00:00')); print((e+datetime.timedelta(hours=float(sys.argv[2]))).strftime('%Y-%m-%dT%H:%M:%SZ'))" "$EXPIRES" "$1"; }
+.build/debug/armadactl lifecycle tick --at "$(at -30)"
+wait_for "$API/orders/$ORDER" 'd["status"] == "EXPIRING_SOON"' 60 | field '["status"]' | sed 's/^/status: /'
+.build/debug/armadactl lifecycle tick --at "$(at -20)"
+wait_for "$API/orders/$ORDER" 'd["expiresAt"] != "'"$EXPIRES"'"' 60 | field '["status"] + ", now expires " + d["expiresAt"]' | sed 's/^/renewed: /'
+echo "balance: $(curl -s "${auth[@]}" "$API/wallet" | field '["balance"]')"
 
 step "delete it"
 curl -s "${auth[@]}" -X DELETE -H "Idempotency-Key: $(key)" "$API/orders/$ORDER" > /dev/null

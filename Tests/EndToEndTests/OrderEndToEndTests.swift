@@ -334,7 +334,9 @@ struct OrderEndToEndTests {
     @Test("a 429 pauses the account until the burst window passes; the order still comes up")
     func backsOffOn429() async throws {
         let (_, api) = try await customer(balance: 50_000)
-        try await setFaults(#"{"rateLimited":2}"#)
+        // On the account the orders use (not the spare one another suite checks without pacing).
+        let token = RunningSystem.shared.primaryDigitalOceanToken
+        try await setFaults(#"{"rateLimited":2,"token":"\#(token)"}"#)
         let placed = try await order(api)
         let orderId = try #require(placed.body["orderId"] as? String)
         let active = try await awaitOrder(api, orderId, timeout: .seconds(60)) { $0["status"] as? String == "ACTIVE" }
@@ -461,7 +463,7 @@ struct AdminCatalogEndToEndTests {
         let refusal = try await admin.awaitCommand(try #require(rejected["commandId"] as? String))
         #expect((refusal["error"] as? [String: Any])?["code"] as? String == "DO_ACCOUNT_TOKEN_REJECTED", "\(refusal)")
 
-        let token = await RunningSystem.shared.spareDigitalOceanToken
+        let token = RunningSystem.shared.spareDigitalOceanToken
         let name = "spare-" + UUID().uuidString.prefix(6).lowercased()
         let added = json(
             try await admin.send(

@@ -26,7 +26,7 @@ struct ProvisionerCrashTests {
             "DIGITALOCEAN_API_URL": digitalOcean, "ARMADA_DROPLET_POLL_SECONDS": "1", "ARMADA_CREATE_LEASE_SECONDS": "5",
             "ARMADA_AMBIGUOUS_CREATE_QUIET_SECONDS": "0", "DIGITALOCEAN_REQUESTS_PER_MINUTE": "250",
             // The same compressed burst window as the shared provisioner: one budget, one measure.
-            "DIGITALOCEAN_RATE_WINDOW_SECONDS": "\(await RunningSystem.shared.rateWindow)",
+            "DIGITALOCEAN_RATE_WINDOW_SECONDS": "\(RunningSystem.shared.rateWindow)",
         ]
         if crash { extra["ARMADA_FAULT_CRASH_AFTER_PREPARE"] = ProvisionOrder.messageType }
         let (process, _, metrics) = try launch("armada-provisioner", amqpURL: amqpURL, extra: extra)

@@ -52,6 +52,8 @@ actor RunningSystem {
     /// DigitalOcean's 250-a-minute burst limit with time compressed tenfold: 250 calls per 6 s, at
     /// the simulator and in the provisioner's pacing alike.
     let rateWindow = 6
+    /// The token of the account every e2e order goes to.
+    let primaryDigitalOceanToken = "test-fake-do-token-" + UUID().uuidString.lowercased()
     /// A second token the simulator accepts, for a test that adds an account through the admin API.
     let spareDigitalOceanToken = "test-fake-do-spare-" + UUID().uuidString.lowercased()
     /// The DigitalOcean account every e2e order goes to (one per run; earlier runs' are deactivated).
@@ -79,7 +81,7 @@ actor RunningSystem {
                 "ARMADA_DEPOSIT_EXPIRY_GRACE_SECONDS": "1",
             ])
         let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
-        let token = "test-fake-do-token-" + UUID().uuidString.lowercased()
+        let token = primaryDigitalOceanToken
         let (digitalOcean, digitalOceanBase) = try await Peers.digitalOceanSimulator(
             tokens: [token, spareDigitalOceanToken], dropletLimit: 1000, perMinute: 250, rateWindowSeconds: Double(rateWindow))
         digitalOceanURL = digitalOceanBase

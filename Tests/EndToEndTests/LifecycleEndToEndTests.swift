@@ -262,6 +262,23 @@ struct LifecycleEndToEndTests {
             ((try? await handledTicks(after: start)) ?? []).contains { $0.times == 1 && $0.now > killed.addingTimeInterval(Double(period)) }
         }
         #expect(goesOn, "the other scheduler's ticks go on")
+
+        // Their ticks carry today's time: none may still be waiting when a later suite moves time.
+        for process in schedulers { process.signal(SIGKILL) }
+        let drained = await eventually(timeout: .seconds(60)) {
+            let waiting: Int =
+                (try? await pool.withConnection {
+                    try $0.query(
+                        """
+                        SELECT count(*)::int AS n FROM outbox o
+                        WHERE o.message_type = 'lifecycle.tick' AND o.created_at >= $1
+                          AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = 'armada-lifecycle' AND i.message_id = o.message_id)
+                        """, start
+                    ).first!.decode("n")
+                }) ?? 1
+            return waiting == 0
+        }
+        #expect(drained, "every tick the schedulers wrote was handled")
     }
 }
 

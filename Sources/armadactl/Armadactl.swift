@@ -13,10 +13,10 @@ import WalletContracts
 struct Armadactl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "armadactl",
-        abstract: "Operate Armada: schema, queues, dead letters, wallets, deposits and DigitalOcean accounts.",
+        abstract: "Operate Armada: schema, queues, dead letters, wallets, deposits, DigitalOcean accounts, lifecycle ticks.",
         discussion: "Reads DATABASE_URL and AMQP_URL like every Armada process.",
         subcommands: [
             Migrate.self, TopologyCommand.self, Queues.self, DeadLetters.self, DepositCommand.self, WalletCommand.self,
-            DOAccountsCommand.self,
+            DOAccountsCommand.self, LifecycleCommand.self,
         ])
 }

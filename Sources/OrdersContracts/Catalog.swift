@@ -229,3 +229,15 @@ public enum Catalog {
             sortOrder: try row.decode("sort_order"))
     }
 }
+
+extension Date {
+    /// This time without its fraction of a second: how order times are kept, so a time carried in a
+    /// message (ISO 8601, whole seconds) names the same instant as the row it came from.
+    public var wholeSeconds: Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
+
+    /// The same instant to the second (a row written before times were kept whole may carry a fraction).
+    public func sameSecond(as other: Date?) -> Bool {
+        guard let other else { return false }
+        return abs(timeIntervalSince1970.rounded(.down) - other.timeIntervalSince1970.rounded(.down)) < 1
+    }
+}

@@ -23,7 +23,7 @@ public enum Renewal {
     {
         let connection = context.connection
         let reference = RenewOrder.reference(orderId: order.id, periodEnd: periodEnd)
-        let newExpiry = order.billingPeriod.end(from: periodEnd > now ? periodEnd : now)
+        let newExpiry = order.billingPeriod.end(from: periodEnd > now ? periodEnd : now).wholeSeconds
         let posting: LedgerPosting
         do {
             posting = try Ledger.debit(

@@ -54,8 +54,10 @@ struct LifecycleEndToEndTests {
                 UPDATE orders SET status = 'ACTIVE', activated_at = $2, expires_at = $3, do_account_id = $4, droplet_id = $5,
                     droplet_status = 'active', counted = false
                 WHERE id = $1
-                """, id, period.end(from: expiresAt.addingTimeInterval(-86_400 * 400)), expiresAt, account,
-                Int64.random(in: 900_000_000...999_999_999))
+                """, id, period.end(from: expiresAt.addingTimeInterval(-86_400 * 400)),
+                // A fraction of a second, as an order activated before times were kept whole carries:
+                // a tick's message (whole seconds) must still name its period.
+                expiresAt.addingTimeInterval(0.437), account, Int64.random(in: 900_000_000...999_999_999))
         }
         return (id, customer)
     }

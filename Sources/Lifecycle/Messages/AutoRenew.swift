@@ -27,7 +27,7 @@ public struct AutoRenewHandler: MessageHandler {
     public func handle(_ message: Envelope<AutoRenew>, context: inout HandlerContext) throws -> HandlerOutcome {
         let body = message.data
         guard let order = try Orders.record(body.orderId, lock: true, on: context.connection),
-            [.active, .expiringSoon, .suspended].contains(order.status), order.expiresAt == body.periodEnd,
+            [.active, .expiringSoon, .suspended].contains(order.status), body.periodEnd.sameSecond(as: order.expiresAt),
             try autoRenewOn(order.id, context.connection)
         else { return .done }
         try AutoRenewHandler.attempt(order, periodEnd: body.periodEnd, context: &context)

@@ -30,7 +30,7 @@ public struct ExpireOrderHandler: MessageHandler {
         let now = context.now
         let connection = context.connection
         guard let order = try Orders.record(body.orderId, lock: true, on: connection), [.active, .expiringSoon].contains(order.status),
-            order.expiresAt == body.periodEnd, body.periodEnd <= now
+            body.periodEnd.sameSecond(as: order.expiresAt), body.periodEnd <= now
         else { return .done }
         let autoRenew: Bool =
             try connection.query("SELECT auto_renew FROM orders WHERE id = $1", order.id).first?.decode("auto_renew") ?? false
@@ -48,7 +48,7 @@ public struct ExpireOrderHandler: MessageHandler {
         try context.send(
             RequestDropletAction(
                 actionId: MessageID.derive("suspension-power-off", "\(order.id.uuidString):\(body.periodEnd.timeIntervalSince1970)"),
-                orderId: order.id, customerId: order.customerId, action: .powerOff, image: nil),
+                orderId: order.id, customerId: order.customerId, action: .powerOff, image: nil, onlyWhileSuspended: true),
             id: MessageID.derive("suspension-power-off-command", "\(order.id.uuidString):\(body.periodEnd.timeIntervalSince1970)"))
         try context.send(
             VPSSuspended(customerId: order.customerId, orderId: order.id, hostname: order.hostname, graceHours: grace, reason: reason),

@@ -52,8 +52,9 @@ public struct LifecycleTickHandler: MessageHandler {
                 WHERE o.status IN ('ACTIVE', 'EXPIRING_SOON') AND o.expires_at > $1::timestamptz AND o.expires_at <= $1::timestamptz + interval '168 hours'
             ) due
             WHERE urgent IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM lifecycle_reminders r WHERE r.order_id = due.id AND r.period_end = due.expires_at AND r.threshold_hours = due.urgent)
-            LIMIT $2
+                SELECT 1 FROM lifecycle_reminders r
+                WHERE r.order_id = due.id AND r.period_end = date_trunc('second', due.expires_at) AND r.threshold_hours = due.urgent)
+            ORDER BY expires_at LIMIT $2
             """, now, batch)
         for row in reminders {
             let (id, end): (UUID, Date) = (try row.decode("id"), try row.decode("expires_at"))
@@ -69,8 +70,9 @@ public struct LifecycleTickHandler: MessageHandler {
             """
             SELECT id, expires_at FROM orders
             WHERE auto_renew AND status IN ('ACTIVE', 'EXPIRING_SOON', 'SUSPENDED')
-              AND expires_at <= $1::timestamptz + CASE WHEN billing_period = 'DAILY' THEN interval '8 hours' ELSE interval '24 hours' END
-            LIMIT $2
+              AND expires_at <= $1::timestamptz + interval '24 hours'
+              AND (billing_period <> 'DAILY' OR expires_at <= $1::timestamptz + interval '8 hours')
+            ORDER BY expires_at LIMIT $2
             """, now, batch)
         let tickId = message.id.uuidString
         for row in renewals {
@@ -82,7 +84,8 @@ public struct LifecycleTickHandler: MessageHandler {
         }
         // Expired.
         let expired = try connection.query(
-            "SELECT id, expires_at FROM orders WHERE status IN ('ACTIVE', 'EXPIRING_SOON') AND expires_at <= $1::timestamptz LIMIT $2", now,
+            "SELECT id, expires_at FROM orders WHERE status IN ('ACTIVE', 'EXPIRING_SOON') AND expires_at <= $1::timestamptz ORDER BY expires_at LIMIT $2",
+            now,
             batch)
         for row in expired {
             let (id, end): (UUID, Date) = (try row.decode("id"), try row.decode("expires_at"))
@@ -96,9 +99,10 @@ public struct LifecycleTickHandler: MessageHandler {
             """
             SELECT id, suspended_at FROM orders
             WHERE status = 'SUSPENDED'
-              AND suspended_at <= $1::timestamptz - CASE billing_period WHEN 'YEARLY' THEN interval '72 hours' WHEN 'MONTHLY' THEN interval '24 hours'
-                                                             ELSE interval '0 hours' END
-            LIMIT $2
+              AND suspended_at <= $1::timestamptz
+              AND (billing_period = 'DAILY' OR suspended_at <= $1::timestamptz - interval '24 hours')
+              AND (billing_period <> 'YEARLY' OR suspended_at <= $1::timestamptz - interval '72 hours')
+            ORDER BY suspended_at LIMIT $2
             """, now, batch)
         for row in graceOver {
             let (id, since): (UUID, Date) = (try row.decode("id"), try row.decode("suspended_at"))

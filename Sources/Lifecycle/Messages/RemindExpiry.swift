@@ -33,7 +33,7 @@ public struct RemindExpiryHandler: MessageHandler {
         let now = context.now
         let connection = context.connection
         guard let order = try Orders.record(body.orderId, lock: true, on: connection), [.active, .expiringSoon].contains(order.status),
-            order.expiresAt == body.periodEnd, body.periodEnd > now
+            body.periodEnd.sameSecond(as: order.expiresAt), body.periodEnd > now
         else { return .done }
         let due = LifecycleRules.due(order.billingPeriod, periodEnd: body.periodEnd, now: now)
         guard let urgent = due.first else { return .done }

@@ -30,7 +30,7 @@ public struct TerminateExpiredHandler: MessageHandler {
         }
         let since: Date? = try context.connection.query("SELECT suspended_at FROM orders WHERE id = $1", order.id).first?.decode(
             "suspended_at")
-        guard let since, since == body.suspendedAt,
+        guard let since, body.suspendedAt.sameSecond(as: since),
             context.now >= since.addingTimeInterval(Double(LifecycleRules.graceHours(order.billingPeriod)) * 3600)
         else { return .done }
         let autoRenew: Bool =

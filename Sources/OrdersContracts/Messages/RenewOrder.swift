@@ -20,6 +20,6 @@ public struct RenewOrder: MessageBody, Equatable {
     public static func reference(orderId: UUID, periodEnd: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return "\(orderId.uuidString.lowercased()):\(formatter.string(from: periodEnd))"
+        return "\(orderId.uuidString.lowercased()):\(formatter.string(from: periodEnd.wholeSeconds))"
     }
 }

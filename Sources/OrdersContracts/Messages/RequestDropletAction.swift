@@ -17,13 +17,17 @@ public struct RequestDropletAction: MessageBody, Equatable {
     public var action: Kind
     /// For a rebuild: a catalog image slug.
     public var image: String?
+    /// The lifecycle's power-off at suspension: done only while the order is still SUSPENDED (a
+    /// renewal that came first must not be undone).
+    public var onlyWhileSuspended: Bool?
 
-    public init(actionId: UUID, orderId: UUID, customerId: String, action: Kind, image: String?) {
+    public init(actionId: UUID, orderId: UUID, customerId: String, action: Kind, image: String?, onlyWhileSuspended: Bool? = nil) {
         self.actionId = actionId
         self.orderId = orderId
         self.customerId = customerId
         self.action = action
         self.image = image
+        self.onlyWhileSuspended = onlyWhileSuspended
     }
 
     public static func actionId(for commandId: UUID) -> UUID {

@@ -89,7 +89,7 @@ public struct FollowProvisioningHandler: PreparingMessageHandler {
         case .failed(let reason):
             try OrderFailure.fail(order, code: .provisioningFailed, reason: reason, context: &context)
         case .active(let address):
-            let activatedAt = context.time.runAt
+            let activatedAt = context.time.runAt.wholeSeconds
             let expiresAt = order.billingPeriod.end(from: activatedAt)
             try Orders.transition(
                 order.id, from: [.provisioning], to: .active, actor: OrderFailure.actor, reason: "droplet up at \(address)",

@@ -29,6 +29,10 @@ public struct RequestDropletActionHandler: PreparingMessageHandler {
             )
         }
         guard let order, order.customerId == body.customerId else { return .finished(.rejected(.orderNotFound, "no such order")) }
+        if body.onlyWhileSuspended == true, order.status != .suspended {
+            context.logger.info("suspension power-off skipped: the order is no longer suspended", metadata: ["order_id": "\(order.id)"])
+            return .finished(.done)
+        }
         guard order.status.allowsDropletActions else {
             return .finished(
                 .rejected(.invalidOrderState, "an order that is \(order.status.rawValue) has no droplet to \(body.action.rawValue)"))

@@ -109,10 +109,9 @@ actor DigitalOceanWorld {
     var rules: [SimFaults] = []
     var nextDropletId: Int64 = 300_000_000
     var nextActionId: Int64 = 1_900_000_000
-    /// Every create the simulator accepted, for tests that count duplicates.
-    var creates = 0
     /// 429s the limits answered (scripted ones aside), for tests that hold a client's pacing to them.
     var tooManyRequests = 0
+    /// The name of every create the simulator accepted, for tests that count duplicates.
     var createdNames: [String] = []
 
     init(settings: DigitalOceanSimSettings) { self.settings = settings }
@@ -177,7 +176,6 @@ actor DigitalOceanWorld {
         guard owned < dropletLimit else { return nil }
         nextDropletId += 1
         nextActionId += 1
-        creates += 1
         createdNames.append(request.name)
         let errored = takeFault(\.erroredCreates, token: token, name: request.name)
         let noAddress = takeFault(\.noAddressCreates, token: token, name: request.name)

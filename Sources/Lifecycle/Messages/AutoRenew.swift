@@ -27,15 +27,10 @@ public struct AutoRenewHandler: MessageHandler {
     public func handle(_ message: Envelope<AutoRenew>, context: inout HandlerContext) throws -> HandlerOutcome {
         let body = message.data
         guard let order = try Orders.record(body.orderId, lock: true, on: context.connection),
-            [.active, .expiringSoon, .suspended].contains(order.status), body.periodEnd.sameSecond(as: order.expiresAt),
-            try autoRenewOn(order.id, context.connection)
+            [.active, .expiringSoon, .suspended].contains(order.status), body.periodEnd.sameSecond(as: order.expiresAt), order.autoRenew
         else { return .done }
         try AutoRenewHandler.attempt(order, periodEnd: body.periodEnd, context: &context)
         return .done
-    }
-
-    func autoRenewOn(_ id: UUID, _ connection: PGConnection) throws -> Bool {
-        try connection.query("SELECT auto_renew FROM orders WHERE id = $1", id).first?.decode("auto_renew") ?? false
     }
 
     /// Renews, or records and tells the failure once per period. Returns whether it renewed.

@@ -32,8 +32,7 @@ public struct ExpireOrderHandler: MessageHandler {
         guard let order = try Orders.record(body.orderId, lock: true, on: connection), [.active, .expiringSoon].contains(order.status),
             body.periodEnd.sameSecond(as: order.expiresAt), body.periodEnd <= now
         else { return .done }
-        let autoRenew: Bool =
-            try connection.query("SELECT auto_renew FROM orders WHERE id = $1", order.id).first?.decode("auto_renew") ?? false
+        let autoRenew = order.autoRenew
         if autoRenew, try AutoRenewHandler.attempt(order, periodEnd: body.periodEnd, context: &context) { return .done }
         let reason = autoRenew ? "INSUFFICIENT_BALANCE" : "EXPIRED_NO_RENEWAL"
         if order.billingPeriod == .daily {

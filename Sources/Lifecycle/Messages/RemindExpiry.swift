@@ -57,12 +57,8 @@ public struct RemindExpiryHandler: MessageHandler {
         try context.send(
             VPSExpiringSoon(
                 customerId: order.customerId, orderId: order.id, hostname: order.hostname, thresholdHours: urgent, hoursLeft: hoursLeft,
-                expiresAt: body.periodEnd, autoRenew: try autoRenew(order.id, connection), price: order.price),
+                expiresAt: body.periodEnd, autoRenew: order.autoRenew, price: order.price),
             id: MessageID.derive("vps-expiring-soon", "\(order.id.uuidString):\(body.periodEnd.timeIntervalSince1970):\(urgent)"))
         return .done
-    }
-
-    func autoRenew(_ id: UUID, _ connection: PGConnection) throws -> Bool {
-        try connection.query("SELECT auto_renew FROM orders WHERE id = $1", id).first?.decode("auto_renew") ?? false
     }
 }

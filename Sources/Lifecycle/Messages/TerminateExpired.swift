@@ -28,15 +28,11 @@ public struct TerminateExpiredHandler: MessageHandler {
         guard let order = try Orders.record(body.orderId, lock: true, on: context.connection), order.status == .suspended else {
             return .done
         }
-        let since: Date? = try context.connection.query("SELECT suspended_at FROM orders WHERE id = $1", order.id).first?.decode(
-            "suspended_at")
-        guard let since, body.suspendedAt.sameSecond(as: since),
+        guard let since = order.suspendedAt, body.suspendedAt.sameSecond(as: since),
             context.now >= since.addingTimeInterval(Double(LifecycleRules.graceHours(order.billingPeriod)) * 3600)
         else { return .done }
-        let autoRenew: Bool =
-            try context.connection.query("SELECT auto_renew FROM orders WHERE id = $1", order.id).first?.decode("auto_renew") ?? false
         try Termination.terminate(
-            order, reason: autoRenew ? "INSUFFICIENT_BALANCE" : "EXPIRED_NO_RENEWAL", now: context.now, context: &context)
+            order, reason: order.autoRenew ? "INSUFFICIENT_BALANCE" : "EXPIRED_NO_RENEWAL", now: context.now, context: &context)
         return .done
     }
 }

@@ -105,6 +105,8 @@ public struct OrderRecord: Sendable, Equatable {
     public var provisioningRound: Int
     public var counted: Bool
     public var expiresAt: Date?
+    public var autoRenew: Bool
+    public var suspendedAt: Date?
 }
 
 /// The `orders` table and its history. Reads here, always scoped to one customer where a
@@ -169,7 +171,7 @@ public enum Orders {
         try connection.query(
             """
             SELECT id, customer_id, status, plan_id, size_slug, image, region, billing_period, price, hostname, ssh_keys::text AS ssh_keys,
-                   do_account_id, array_to_string(tried_accounts, ',') AS tried_accounts, droplet_id, create_action_id, paid_at, provisioning_deadline, droplet_recorded_at, provisioning_round, counted, expires_at
+                   do_account_id, array_to_string(tried_accounts, ',') AS tried_accounts, droplet_id, create_action_id, paid_at, provisioning_deadline, droplet_recorded_at, provisioning_round, counted, expires_at, auto_renew, suspended_at
             FROM orders WHERE id = $1\(lock ? " FOR UPDATE" : "")
             """, id
         ).first.map { row in
@@ -188,7 +190,8 @@ public enum Orders {
                 createActionId: try row.decode("create_action_id"), paidAt: try row.decode("paid_at"),
                 provisioningDeadline: try row.decode("provisioning_deadline"), dropletRecordedAt: try row.decode("droplet_recorded_at"),
                 provisioningRound: try row.decode("provisioning_round"),
-                counted: try row.decode("counted"), expiresAt: try row.decode("expires_at"))
+                counted: try row.decode("counted"), expiresAt: try row.decode("expires_at"), autoRenew: try row.decode("auto_renew"),
+                suspendedAt: try row.decode("suspended_at"))
         }
     }
 

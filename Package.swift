@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "armada-payments", targets: ["armada-payments"]),
         .executable(name: "armada-provisioner", targets: ["armada-provisioner"]),
         .executable(name: "armada-lifecycle", targets: ["armada-lifecycle"]),
+        .executable(name: "armada-notifier", targets: ["armada-notifier"]),
         .executable(name: "armadactl", targets: ["armadactl"]),
         .executable(name: "armada-sim", targets: ["armada-sim"]),
     ],
@@ -32,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         // Tests only: reads Docs/openapi.yaml for the contract test.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Notification templates operators edit without rebuilding (Templates/notifications).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries: module map + shim header each, imported only by their wrapper.
@@ -67,7 +70,7 @@ let package = Package(
                 .embedInCode("SQL/0007_payments_hardening.sql"), .embedInCode("SQL/0008_delivery_copies.sql"),
                 .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
                 .embedInCode("SQL/0011_catalog_orders_provisioning.sql"), .embedInCode("SQL/0012_provisioning_fencing.sql"),
-                .embedInCode("SQL/0013_lifecycle.sql"),
+                .embedInCode("SQL/0013_lifecycle.sql"), .embedInCode("SQL/0014_notifications.sql"),
             ],
             swiftSettings: strict),
 
@@ -89,6 +92,7 @@ let package = Package(
             swiftSettings: strict),
 
         .target(name: "DigitalOcean", dependencies: ["Curl", "Retriability"], swiftSettings: strict),
+        .target(name: "Telegram", dependencies: ["Curl", "Retriability"], swiftSettings: strict),
 
         // The payments area's contracts: its messages, error codes, views and its tables' reads,
         // what the ingress needs of it without importing the area.
@@ -123,6 +127,18 @@ let package = Package(
             dependencies: ["OrdersContracts", "Provisioning", "Messaging", "Postgres", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
 
+        // The notifications' views and table reads, what the ingress shows (`GET /notifications`).
+        .target(name: "NotificationsContracts", dependencies: ["Postgres"], swiftSettings: strict),
+
+        // Notifications from events, delivered by email (SMTP over Curl) and Telegram, paced and retried.
+        .target(
+            name: "Notifications",
+            dependencies: [
+                "NotificationsContracts", "WalletContracts", "OrdersContracts", "Messaging", "Postgres", "Curl", "Telegram", "Retriability",
+                .product(name: "Mustache", package: "swift-mustache"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
         // Process wiring every executable shares: settings, logs, metrics, the worker builder.
         .target(
             name: "ArmadaService",
@@ -138,7 +154,7 @@ let package = Package(
         .target(
             name: "Ingress",
             dependencies: [
-                "AMQP", "Postgres", "Messaging", "Tripay", "WalletContracts", "OrdersContracts", "ArmadaService",
+                "AMQP", "Postgres", "Messaging", "Tripay", "WalletContracts", "OrdersContracts", "NotificationsContracts", "ArmadaService",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -153,6 +169,7 @@ let package = Package(
         .executableTarget(name: "armada-payments", dependencies: ["ArmadaService", "Wallet"], swiftSettings: strict),
         .executableTarget(name: "armada-provisioner", dependencies: ["ArmadaService", "Provisioning"], swiftSettings: strict),
         .executableTarget(name: "armada-lifecycle", dependencies: ["ArmadaService", "Lifecycle"], swiftSettings: strict),
+        .executableTarget(name: "armada-notifier", dependencies: ["ArmadaService", "Notifications"], swiftSettings: strict),
         .executableTarget(
             name: "armadactl",
             dependencies: [
@@ -197,7 +214,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "WalletContracts", "Wallet", "ArmadaTestSupport",
-                "OrdersContracts", "Provisioning", "DigitalOcean", "Lifecycle",
+                "OrdersContracts", "Provisioning", "DigitalOcean", "Lifecycle", "Notifications", "NotificationsContracts", "Telegram",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -219,13 +236,21 @@ let package = Package(
         .testTarget(
             name: "CatalogueTests",
             dependencies: [
-                "Messaging", "AMQP", "Wallet", "WalletContracts", "Provisioning", "Lifecycle", "ArmadaTestSupport",
+                "Messaging", "AMQP", "Wallet", "WalletContracts", "Provisioning", "Lifecycle", "Notifications", "ArmadaTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "ProvisioningTests",
             dependencies: ["Provisioning", "OrdersContracts", "DigitalOcean", "Messaging", "Postgres", "ArmadaTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "NotificationsTests",
+            dependencies: [
+                "Notifications", "NotificationsContracts", "Curl", "Telegram", "WalletContracts", "OrdersContracts", "Messaging",
+                "Postgres",
+                "ArmadaTestSupport",
+            ],
             swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "ArmadaTestSupport"], swiftSettings: strict),
     ]

@@ -12,7 +12,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 RUN_DIR="$ARMADA_LOCAL/run"
 LOG_DIR="$ARMADA_LOCAL/logs"
-PROCESSES=(armada-sim armada-payments armada-provisioner armada-lifecycle armada-ingress)
+PROCESSES=(smtp-sink armada-sim armada-payments armada-provisioner armada-lifecycle armada-notifier armada-ingress)
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
 stop_processes() {
@@ -68,6 +68,16 @@ export SIM_DO_PORT="${SIM_DO_PORT:-8092}"
 export DIGITALOCEAN_API_URL="${DIGITALOCEAN_API_URL:-http://127.0.0.1:$SIM_DO_PORT}"
 export SIM_DO_TOKENS="${SIM_DO_TOKENS:-dev-fake-do-$(dev_secret do-token)}"
 export SIM_DO_BOOT_SECONDS="${SIM_DO_BOOT_SECONDS:-5}"
+# Notifications: the Telegram simulator (a fake bot token in Telegram's shape) and an SMTP sink
+# that keeps every message in .local/mail/new/.
+export SIM_TELEGRAM_PORT="${SIM_TELEGRAM_PORT:-8093}"
+export TELEGRAM_API_URL="${TELEGRAM_API_URL:-http://127.0.0.1:$SIM_TELEGRAM_PORT}"
+export TELEGRAM_BOT_TOKEN="${TELEGRAM_BOT_TOKEN:-1000:dev-fake-$(dev_secret telegram-token)}"
+export SIM_TELEGRAM_TOKENS="${SIM_TELEGRAM_TOKENS:-$TELEGRAM_BOT_TOKEN}"
+SMTP_SINK_PORT="${SMTP_SINK_PORT:-2525}"
+MAILDIR="$ARMADA_LOCAL/mail"
+export SMTP_URL="${SMTP_URL:-smtp://127.0.0.1:$SMTP_SINK_PORT}"
+export SMTP_FROM="${SMTP_FROM:-billing@armada.local}"
 
 log "building (first build takes a few minutes)"
 set +e
@@ -85,6 +95,10 @@ start() {
   env "$@" setsid ".build/debug/$name" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
 }
+# Debian's aiosmtpd runs with /usr/bin/python3 (not another python3 on PATH).
+setsid /usr/bin/python3 -u Deploy/local/smtp-sink.py --host 127.0.0.1 --port "$SMTP_SINK_PORT" --maildir "$MAILDIR" \
+  >>"$LOG_DIR/smtp-sink.log" 2>&1 < /dev/null &
+echo $! > "$RUN_DIR/smtp-sink.pid"
 start armada-sim
 for _ in $(seq 1 60); do curl -fs "$DIGITALOCEAN_API_URL/health" >/dev/null 2>&1 && break; sleep 0.5; done
 # The simulator's account, once (the token is checked with GET /v2/account before it is stored).
@@ -94,6 +108,7 @@ fi
 start armada-payments ARMADA_METRICS_PORT="${PAYMENTS_METRICS_PORT:-9101}"
 start armada-provisioner ARMADA_METRICS_PORT="${PROVISIONER_METRICS_PORT:-9102}"
 start armada-lifecycle ARMADA_METRICS_PORT="${LIFECYCLE_METRICS_PORT:-9103}"
+start armada-notifier ARMADA_METRICS_PORT="${NOTIFIER_METRICS_PORT:-9104}"
 start armada-ingress
 
 for _ in $(seq 1 60); do
@@ -109,8 +124,11 @@ Armada is running.
   payments metrics   http://127.0.0.1:${PAYMENTS_METRICS_PORT:-9101}/metrics
   provisioner metrics http://127.0.0.1:${PROVISIONER_METRICS_PORT:-9102}/metrics
   lifecycle metrics  http://127.0.0.1:${LIFECYCLE_METRICS_PORT:-9103}/metrics   (a tick every minute)
+  notifier metrics   http://127.0.0.1:${NOTIFIER_METRICS_PORT:-9104}/metrics
   Tripay simulator   $TRIPAY_API_URL   (POST /_sim/transactions/REFERENCE/pay|expire|fail|refund)
   DigitalOcean sim   $DIGITALOCEAN_API_URL   (GET /_sim/droplets, POST /_sim/faults)
+  Telegram sim       $TELEGRAM_API_URL   (what the bot sent: GET /_sim/messages; POST /_sim/faults)
+  SMTP sink          $SMTP_URL   (every email the system sends: $MAILDIR/new/)
   PostgreSQL         $DATABASE_URL
   RabbitMQ           $AMQP_URL
   logs               $LOG_DIR/
@@ -124,6 +142,10 @@ The whole deposit story through the API (token, deposit, simulator pays, balance
 
 A customer tops up, orders a monthly VPS, sees it ACTIVE with an IP, powers it off and on, deletes it:
   Deploy/local/demo-order.sh
+
+Set where a customer's notifications go (PUT /api/v1/me/contact), then read them back:
+  GET /api/v1/notifications; the emails are files in $MAILDIR/new/, the Telegram messages at
+  curl $TELEGRAM_API_URL/_sim/messages
 
 Move time (reminders, renewals, suspension):  .build/debug/armadactl lifecycle tick --at 2027-01-01T00:00:00Z
 Queues and dead letters:   .build/debug/armadactl queues

@@ -18,35 +18,55 @@ import Synchronization
 /// cancellation.
 public enum WorkerProcess {
     public static func main(
-        name: String, defaultMetricsPort: Int, _ define: @Sendable (WorkerResources) throws -> WorkerDefinition
+        name: String, defaultMetricsPort: Int, _ define: @Sendable @escaping (WorkerResources) throws -> WorkerDefinition
+    ) async -> Never {
+        await main(name: name, defaultMetricsPort: defaultMetricsPort, definitions: { [try define($0)] })
+    }
+
+    /// A process running several workers (the notifier's three queues): one consumer connection
+    /// and consumer per definition, sharing the pool, the publisher and the outbox relay.
+    public static func main(
+        name: String, defaultMetricsPort: Int, definitions define: @Sendable (WorkerResources) async throws -> [WorkerDefinition]
     ) async -> Never {
         await ProcessRunner.main(name: name) {
             let settings = try ProcessSettings(defaultMetricsPort: defaultMetricsPort)
             let registry = Observability.bootstrap(settings: settings)
             let logger = Logger(label: name)
             let topology = try Topology.bundled()
-            let consumerConnection = try Connections.broker(settings, name: "\(name)-consumer", topology: topology, logger: logger)
             let publisher = try Connections.broker(settings, name: "\(name)-publisher", topology: topology, logger: logger)
-            let pool = Connections.pool(settings, name: name, size: settings.concurrency + 2, logger: logger)
-            let definition = try define(
+            // Sized for the definitions this process may run (three for the notifier); a
+            // connection is taken only while a run uses it.
+            let pool = Connections.pool(settings, name: name, size: 3 * settings.concurrency + 2, logger: logger)
+            let definitions = try await define(
                 WorkerResources(pool: pool, publisher: publisher, logger: logger, environment: settings.environment))
             let relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
-            let consumer = QueueConsumer(
-                configuration: ConsumerConfiguration(
-                    policy: try topology.policy(for: definition.queue), consumerName: definition.name,
-                    concurrency: settings.concurrency, crashAfterCommitOfType: settings.crashAfterCommitOfType,
-                    crashAfterPrepareOfType: settings.crashAfterPrepareOfType),
-                consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: definition.handlers, relay: relay,
-                logger: logger)
+            var consumerConnections: [BrokerClient] = []
+            var consumers: [any Service] = []
+            for definition in definitions {
+                let connection = try Connections.broker(
+                    settings, name: definitions.count == 1 ? "\(name)-consumer" : "\(definition.name)-consumer", topology: topology,
+                    logger: logger)
+                consumerConnections.append(connection)
+                consumers.append(
+                    QueueConsumer(
+                        configuration: ConsumerConfiguration(
+                            policy: try topology.policy(for: definition.queue), consumerName: definition.name,
+                            concurrency: settings.concurrency, crashAfterCommitOfType: settings.crashAfterCommitOfType,
+                            crashAfterPrepareOfType: settings.crashAfterPrepareOfType, forwardUnhandled: definition.forwardUnhandled),
+                        consumerConnection: connection, publisher: publisher, pool: pool, handlers: definition.handlers, relay: relay,
+                        logger: logger))
+            }
             let holder = "\(name)@\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
-            let jobs = definition.periodic + [Retention.job(pool: pool, keep: settings.retention)]
+            let jobs = definitions.flatMap(\.periodic) + [Retention.job(pool: pool, keep: settings.retention)]
             let periodic: [any Service] = jobs.map { PeriodicService(job: $0, pool: pool, holder: holder, logger: logger) }
-            logger.info("\(name) starting", metadata: ["metrics_port": "\(settings.metricsPort)", "queue": "\(definition.queue)"])
+            logger.info(
+                "\(name) starting",
+                metadata: ["metrics_port": "\(settings.metricsPort)", "queues": "\(definitions.map(\.queue).joined(separator: ","))"])
             // Listed in start order; the group stops them in reverse.
             let services: [any Service] =
-                [BrokerService(clients: [publisher, consumerConnection])]
+                [BrokerService(clients: [publisher] + consumerConnections)]
                 + [Observability.metricsServer(port: settings.metricsPort, registry: registry, logger: logger), relay]
-                + periodic + [consumer]
+                + periodic + consumers
             return (services, settings.shutdownDeadline, logger)
         }
     }

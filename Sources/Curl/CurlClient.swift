@@ -69,6 +69,30 @@ public struct CurlError: Error, Sendable, RetryClassifiable, CustomStringConvert
     public var description: String { "curl error \(code): \(message)" }
 }
 
+/// An SMTP send that failed: curl's error and the server's last reply code (0 when the server
+/// never answered).
+public struct SMTPError: Error, Sendable, RetryClassifiable, CustomStringConvertible {
+    public var curl: CurlError
+    public var replyCode: Int
+
+    public init(curl: CurlError, replyCode: Int) {
+        self.curl = curl
+        self.replyCode = replyCode
+    }
+
+    /// A 5xx reply refuses this message for good (an unknown recipient, a message the server
+    /// will not take) — but for a refused login (curl's 67, reply 535), which an operator fixes.
+    /// A 4xx reply, a refused or lost connection, a timeout: try again later.
+    public var isRetriable: Bool {
+        if curl.code == 67 { return true }
+        if (500..<600).contains(replyCode) { return false }
+        if (400..<500).contains(replyCode) { return true }
+        return curl.isRetriable
+    }
+
+    public var description: String { "SMTP failed (reply \(replyCode)): \(curl)" }
+}
+
 /// HTTP and SMTP over libcurl for async code. Each call uses its own easy handle on a worker
 /// thread, since `curl_easy_perform` blocks; TLS peer and host verification stay on.
 public final class CurlClient: Sendable {
@@ -200,7 +224,14 @@ public final class CurlClient: Sendable {
                     return chunk
                 }))
         try check(armada_curl_setopt_pointer(handle, CURLOPT_READDATA, context.toOpaque()))
-        try check(curl_easy_perform(handle))
+        let code = curl_easy_perform(handle)
+        guard code == CURLE_OK else {
+            // The server's last reply code tells a refused recipient (5xx) from a busy server (4xx).
+            var reply = 0
+            _ = armada_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &reply)
+            throw SMTPError(
+                curl: CurlError(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code))), replyCode: reply)
+        }
     }
 
     private static func set(_ handle: UnsafeMutableRawPointer, _ option: CURLoption, _ value: Int) throws {

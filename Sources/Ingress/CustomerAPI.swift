@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Messaging
+import NotificationsContracts
 import Postgres
 import WalletContracts
 
@@ -21,6 +22,35 @@ struct CustomerAPI: Sendable {
         group.delete("/wallet/deposits/:id") { request, context in try await cancelDeposit(request, context) }
         group.get("/commands/:id") { _, context in try await command(context) }
         group.put("/me/contact") { request, context in try await updateContact(request, context) }
+        group.get("/me/contact") { _, context in try await contact(context) }
+        group.get("/notifications") { request, context in try await notifications(request, context) }
+    }
+
+    struct ContactView: Encodable {
+        var email: String?
+        var name: String?
+        var telegramChatId: String?
+        var locale: String
+        var timeZone: String
+    }
+
+    /// The contact details on record (defaults before any were set).
+    func contact(_ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let contact = try await pool.withConnection { try Customers.contact(customer, on: $0) }
+        return try encodedResponse(
+            ContactView(
+                email: contact?.email, name: contact?.displayName, telegramChatId: contact?.telegramChatId, locale: contact?.locale ?? "id",
+                timeZone: contact?.timeZone ?? "Asia/Jakarta"))
+    }
+
+    /// The customer's own notifications, newest first, with each channel's delivery.
+    func notifications(_ request: Request, _ context: IngressContext) async throws -> Response {
+        let customer = try context.requireIdentity().customerId
+        let limit = try request.pageLimit()
+        let before = try OrderCursor.read(request)
+        let items = try await pool.withConnection { try Notifications.views(customerId: customer, limit: limit, before: before, on: $0) }
+        return try encodedResponse(Page(items: items, nextCursor: OrderCursor.next(items, limit: limit) { ($0.occurredAt, $0.id) }))
     }
 
     struct WalletView: Encodable {
@@ -157,15 +187,20 @@ struct CustomerAPI: Sendable {
     func updateContact(_ request: Request, _ context: IngressContext) async throws -> Response {
         let customer = try context.requireIdentity().customerId
         let key = try request.idempotencyKey()
-        let body = try await JSONBody.read(request, allowed: ["email", "name", "telegramChatId", "locale"])
-        // Printable ASCII but for spaces and @ (the same pattern as Docs/openapi.yaml's, which regex
-        // engines read alike).
-        let email = try body.string("email", required: false, maxLength: 254, pattern: #"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$"#)
+        let body = try await JSONBody.read(request, allowed: ["email", "name", "telegramChatId", "locale", "timeZone"])
+        // An address SMTP takes as is: no spaces, quotes, angle brackets, commas or semicolons (the
+        // same pattern as Docs/openapi.yaml's, which regex engines read alike).
+        let email = try body.string(
+            "email", required: false, maxLength: 254, pattern: #"^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"#)
         let name = try body.string("name", required: false, maxLength: 100)
         let chat = try body.string("telegramChatId", required: false, maxLength: 64, pattern: #"^(-?[0-9]+|@[A-Za-z0-9_]{5,})$"#)
         let locale = try body.string("locale", required: false, maxLength: 2, pattern: "^(id|en)$") ?? "id"
+        let timeZone = try body.string("timeZone", required: false, maxLength: 20, pattern: "^Asia/(Jakarta|Makassar|Jayapura)$")
         let commandId = try await gateway.submit(
-            { _ in UpdateContact(customerId: customer, email: email, displayName: name, telegramChatId: chat, locale: locale) },
+            { _ in
+                UpdateContact(
+                    customerId: customer, email: email, displayName: name, telegramChatId: chat, locale: locale, timeZone: timeZone)
+            },
             customerId: customer, idempotencyKey: key, requestFingerprint: Array("PUT /me/contact\n".utf8) + body.raw)
         return try encodedResponse(Accepted(commandId: commandId, depositId: nil), status: .accepted)
     }

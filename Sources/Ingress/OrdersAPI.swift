@@ -142,17 +142,9 @@ struct OrdersAPI: Sendable {
     func orders(_ request: Request, _ context: IngressContext) async throws -> Response {
         let customer = try context.requireIdentity().customerId
         let limit = try request.pageLimit()
-        let before = try request.uri.queryParameters.get("cursor").map { text -> (Date, UUID) in
-            guard let cursor = OrderCursor(text) else {
-                throw APIError(.unprocessableContent, .validationFailed, "'cursor' is not a cursor this API returned", field: "cursor")
-            }
-            return (cursor.createdAt, cursor.id)
-        }
+        let before = try OrderCursor.read(request)
         let items = try await pool.withConnection { try Orders.views(customerId: customer, limit: limit, before: before, on: $0) }
-        let next =
-            items.count == limit
-            ? items.last.flatMap { view in UUID(uuidString: view.id).map { OrderCursor(view.createdAt, $0).text } } : nil
-        return try encodedResponse(Page(items: items, nextCursor: next))
+        return try encodedResponse(Page(items: items, nextCursor: OrderCursor.next(items, limit: limit) { ($0.createdAt, $0.id) }))
     }
 
     /// The customer's own order; another customer's is a plain 404.
@@ -298,7 +290,7 @@ extension RequestDropletAction.Kind {
     var path: String { rawValue.replacingOccurrences(of: "_", with: "-") }
 }
 
-/// `GET /orders`' cursor: the last order's creation time (microseconds) and id.
+/// `GET /orders`' and `GET /notifications`' cursor: the last item's time (microseconds) and id.
 struct OrderCursor {
     var createdAt: Date
     var id: UUID
@@ -316,4 +308,21 @@ struct OrderCursor {
     }
 
     var text: String { "\(Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded()))_\(id.uuidString.lowercased())" }
+
+    /// The request's `cursor`, or a 422 for one this API did not return.
+    static func read(_ request: Request) throws -> (Date, UUID)? {
+        try request.uri.queryParameters.get("cursor").map { text in
+            guard let cursor = OrderCursor(text) else {
+                throw APIError(.unprocessableContent, .validationFailed, "'cursor' is not a cursor this API returned", field: "cursor")
+            }
+            return (cursor.createdAt, cursor.id)
+        }
+    }
+
+    /// The next page's cursor: after the last item of a full page.
+    static func next<Item>(_ items: [Item], limit: Int, _ key: (Item) -> (Date, String)) -> String? {
+        guard items.count == limit, let last = items.last else { return nil }
+        let (time, id) = key(last)
+        return UUID(uuidString: id).map { OrderCursor(time, $0).text }
+    }
 }

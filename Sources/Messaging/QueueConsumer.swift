@@ -20,16 +20,33 @@ public struct ConsumerConfiguration: Sendable {
     /// Fault injection for the crash-after-the-outside-call test: the process exits right after
     /// a message of this type was prepared (the provider answered), before its atomic phase.
     public var crashAfterPrepareOfType: String?
+    /// Messages of no handled type that this rule names go on to another queue instead of the
+    /// dead-letter queue (messages routed here by bindings that no longer exist).
+    public var forwardUnhandled: ForwardRule?
 
     public init(
         policy: QueuePolicy, consumerName: String, concurrency: Int = 8, crashAfterCommitOfType: String? = nil,
-        crashAfterPrepareOfType: String? = nil
+        crashAfterPrepareOfType: String? = nil, forwardUnhandled: ForwardRule? = nil
     ) {
         self.policy = policy
         self.consumerName = consumerName
         self.concurrency = concurrency
         self.crashAfterCommitOfType = crashAfterCommitOfType
         self.crashAfterPrepareOfType = crashAfterPrepareOfType
+        self.forwardUnhandled = forwardUnhandled
+    }
+}
+
+/// Where a consumer sends messages of a type it does not handle, when the type starts with
+/// `typePrefix`: the queue that handles them now (e.g. events left in a channel queue from before
+/// the notifier had its own). Sent once, with a confirm, then acked.
+public struct ForwardRule: Sendable, Equatable {
+    public var typePrefix: String
+    public var queue: String
+
+    public init(typePrefix: String, queue: String) {
+        self.typePrefix = typePrefix
+        self.queue = queue
     }
 }
 
@@ -114,6 +131,17 @@ public final class QueueConsumer: Service, Sendable {
         let queue = configuration.policy.name
 
         guard let handler = handlers[header.type] else {
+            if let rule = configuration.forwardUnhandled, header.type.hasPrefix(rule.typePrefix) {
+                do {
+                    try await forwardOnce(delivery, copy: "forward", to: rule.queue, properties: delivery.properties)
+                    consumerConnection.ack(delivery)
+                    logger.info("forwarded a message this queue no longer handles", metadata: ["to": "\(rule.queue)"])
+                } catch {
+                    logger.warning("could not forward; requeueing", metadata: ["error": "\(error)"])
+                    await requeueAfterPause(delivery)
+                }
+                return
+            }
             await deadLetter(
                 delivery, type: header.type, attempt: attempt, errorClass: "unknown-type",
                 reason: "no handler for message type \(header.type) on \(queue)", logger: logger)

@@ -57,10 +57,19 @@ public struct Topology: Codable, Sendable {
         }
     }
 
+    /// A binding an earlier topology had and this one removes: unbound on every apply.
+    public struct RetiredBinding: Codable, Sendable, Equatable {
+        public var queue: String
+        public var exchange: String
+        public var routingKey: String
+        public var why: String?
+    }
+
     public var version: Int
     public var exchanges: [ExchangeDeclaration]
     public var defaults: Defaults
     public var queues: [QueueDeclaration]
+    public var retiredBindings: [RetiredBinding]?
 
     /// The topology shipped in `Queues/topology.json`.
     public static func bundled() throws -> Topology {
@@ -130,6 +139,10 @@ public struct Topology: Codable, Sendable {
             for binding in shape.bindings {
                 try connection.bindQueue(shape.name, exchange: binding.exchange, routingKey: binding.routingKey)
             }
+        }
+        // Unbinding what is not bound is a no-op for the broker; the queues exist by now.
+        for retired in retiredBindings ?? [] where queues.contains(where: { $0.name == retired.queue }) {
+            try connection.unbindQueue(retired.queue, exchange: retired.exchange, routingKey: retired.routingKey)
         }
         return drifted
     }

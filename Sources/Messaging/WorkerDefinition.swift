@@ -2,7 +2,7 @@ import AMQP
 import Logging
 import Postgres
 
-/// One business area's worker, as a value: the queue it consumes, a handler per message type it
+/// One business area's worker, as a value (a process may run several: the notifier): the queue it consumes, a handler per message type it
 /// consumes, the types it publishes, and its periodic jobs. `WorkerProcess` (ArmadaService)
 /// turns it into a running process; the catalogue test checks it against `Queues/`.
 public struct WorkerDefinition: Sendable {
@@ -14,16 +14,19 @@ public struct WorkerDefinition: Sendable {
     /// Events and commands its handlers and jobs send (for the catalogue).
     public var publishes: [any MessageBody.Type]
     public var periodic: [PeriodicJob]
+    /// Unhandled types to pass on to another queue rather than dead-letter (`ForwardRule`).
+    public var forwardUnhandled: ForwardRule?
 
     public init(
         name: String, queue: String, handlers: [AnyMessageHandler], publishes: [any MessageBody.Type] = [],
-        periodic: [PeriodicJob] = []
+        periodic: [PeriodicJob] = [], forwardUnhandled: ForwardRule? = nil
     ) {
         self.name = name
         self.queue = queue
         self.handlers = handlers
         self.publishes = publishes
         self.periodic = periodic
+        self.forwardUnhandled = forwardUnhandled
     }
 
     /// Every message type this worker consumes or publishes.

@@ -51,6 +51,7 @@ public struct Migrator: Sendable {
         Migration("0011_catalog_orders_provisioning.sql", PackageResources._011_catalog_orders_provisioning_sql),
         Migration("0012_provisioning_fencing.sql", PackageResources._012_provisioning_fencing_sql),
         Migration("0013_lifecycle.sql", PackageResources._013_lifecycle_sql),
+        Migration("0014_notifications.sql", PackageResources._014_notifications_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

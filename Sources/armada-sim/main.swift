@@ -4,9 +4,10 @@ import Logging
 import ServiceLifecycle
 
 // armada-sim: simulators of the outside services for tests and the local stack.
-//   armada-sim                  Tripay and DigitalOcean
+//   armada-sim                  Tripay, DigitalOcean and Telegram
 //   armada-sim tripay           only Tripay (SIM_TRIPAY_PORT)
 //   armada-sim digitalocean     only DigitalOcean (SIM_DO_PORT)
+//   armada-sim telegram         only Telegram's Bot API (SIM_TELEGRAM_PORT)
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardOutput(label: label)
     handler.logLevel = .info
@@ -15,8 +16,8 @@ LoggingSystem.bootstrap { label in
 let logger = Logger(label: "armada-sim")
 let environment = ProcessInfo.processInfo.environment
 let wanted = Set(CommandLine.arguments.dropFirst())
-guard wanted.isSubset(of: ["tripay", "digitalocean"]) else {
-    FileHandle.standardError.write(Data("usage: armada-sim [tripay] [digitalocean]\n".utf8))
+guard wanted.isSubset(of: ["tripay", "digitalocean", "telegram"]) else {
+    FileHandle.standardError.write(Data("usage: armada-sim [tripay] [digitalocean] [telegram]\n".utf8))
     exit(2)
 }
 var services: [any Service] = []
@@ -39,6 +40,22 @@ if wanted.isEmpty || wanted.contains("digitalocean") {
     logger.info(
         "DigitalOcean simulator listening",
         metadata: ["port": "\(settings.port)", "accounts": "\(settings.tokens.count)", "boot_seconds": "\(settings.bootSeconds)"])
+    services.append(app)
+}
+if wanted.isEmpty || wanted.contains("telegram") {
+    let settings = TelegramSimSettings(environment: environment)
+    let simulator = TelegramSimulator(settings: settings, logger: logger)
+    let app = Application(
+        router: simulator.router(),
+        configuration: .init(address: .hostname("127.0.0.1", port: settings.port), serverName: "telegram-simulator"),
+        logger: logger)
+    // Never the tokens: they are the bots' passwords, and part of every request path.
+    logger.info(
+        "Telegram simulator listening",
+        metadata: [
+            "port": "\(settings.port)", "bots": "\(settings.tokens.count)", "chat_limit_per_second": "\(settings.chatLimitPerSecond)",
+            "global_limit_per_second": "\(settings.globalLimitPerSecond)",
+        ])
     services.append(app)
 }
 let group = ServiceGroup(

@@ -4,6 +4,7 @@ import Foundation
 import Lifecycle
 import Logging
 import Messaging
+import Notifications
 import Provisioning
 import Testing
 import Wallet
@@ -19,6 +20,8 @@ struct CatalogueTests {
         let environment = EnvironmentReader([
             "TRIPAY_API_KEY": "catalogue-test", "TRIPAY_PRIVATE_KEY": "catalogue-test", "TRIPAY_MERCHANT_CODE": "T0000",
             "ARMADA_ENCRYPTION_KEY": String(repeating: "ab", count: 32),
+            "ARMADA_TEMPLATES_DIR": TestEnvironment.repositoryRoot.appendingPathComponent("Templates/notifications").path,
+            "SMTP_URL": "smtp://127.0.0.1:1", "SMTP_FROM": "armada@example.invalid", "TELEGRAM_BOT_TOKEN": "1:catalogue-test",
         ])
         let logger = Logger(label: "catalogue")
         // Nothing connects: the definitions are only read.
@@ -30,7 +33,7 @@ struct CatalogueTests {
             PaymentsWorker.definition(try! PaymentsSettings(environment), resources),
             ProvisionerWorker.definition(try! ProvisionerSettings(environment), resources),
             LifecycleWorker.definition(try! LifecycleSettings(environment), resources),
-        ]
+        ] + (try! NotifierWorker.definitions(try! NotifierSettings(environment), resources))
     }()
 
     static var registered: [String: any MessageBody.Type] {

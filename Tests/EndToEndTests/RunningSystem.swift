@@ -17,6 +17,19 @@ let testTripayAPIKey = "DEV-test-fake-tripay-api-key"
 let testJWTSecret = "test-fake-jwt-secret-for-hs256-at-least-32-bytes"
 /// A development key (not a secret): 64 hex digits.
 let testEncryptionKey = String(repeating: "5e", count: 32)
+/// A fake bot token in Telegram's shape (digits, a colon, letters).
+let testBotToken = "424242:test-fake-telegram-bot-token"
+
+/// The notifier's settings against a Telegram simulator and an SMTP sink.
+func notifierEnvironment(telegram: String, smtpPort: Int) -> [String: String] {
+    [
+        "TELEGRAM_API_URL": telegram, "TELEGRAM_BOT_TOKEN": testBotToken, "SMTP_URL": "smtp://127.0.0.1:\(smtpPort)",
+        "SMTP_FROM": "billing@armada.test",
+        "ARMADA_TEMPLATES_DIR": TestEnvironment.repositoryRoot.appendingPathComponent(
+            "Templates/notifications"
+        ).path, "ARMADA_DELIVERY_CLAIM_SECONDS": "20",
+    ]
+}
 
 /// Starts an Armada executable from the build folder against the test stack.
 func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort: Int = freePort(), extra: [String: String] = [:]) throws
@@ -58,6 +71,9 @@ actor RunningSystem {
     let spareDigitalOceanToken = "test-fake-do-spare-" + UUID().uuidString.lowercased()
     /// The DigitalOcean account every e2e order goes to (one per run; earlier runs' are deactivated).
     private(set) var accountId = UUID()
+    /// The Telegram simulator and the SMTP sink the shared notifier sends to.
+    private(set) var telegramURL = ""
+    private(set) var maildir = ""
     private var processes: [ChildProcess] = []
 
     /// Starts the system once; concurrent callers wait for the same start (actors are reentrant).
@@ -95,7 +111,16 @@ actor RunningSystem {
             ])
         // Time moves through ticks the tests publish: no scheduler of its own.
         let (lifecycle, _, lifecycleMetrics) = try launch("armada-lifecycle", extra: ["ARMADA_LIFECYCLE_SCHEDULER": "off"])
-        processes = [simulator, payments, ingress, digitalOcean, provisioner, lifecycle]
+        let (telegram, telegramBase) = try await Peers.telegramSimulator(token: testBotToken)
+        let sink = try await Peers.armadaSMTPSink()
+        telegramURL = telegramBase
+        maildir = sink.maildir
+        let (notifier, _, notifierMetrics) = try launch(
+            "armada-notifier", extra: notifierEnvironment(telegram: telegramBase, smtpPort: sink.port))
+        processes = [simulator, payments, ingress, digitalOcean, provisioner, lifecycle, telegram, sink.0, notifier]
+        guard await waitForHTTP("http://127.0.0.1:\(notifierMetrics)/health") else {
+            throw TestFailure("notifier did not become ready:\n\(notifier.log)")
+        }
         guard await waitForHTTP("http://127.0.0.1:\(lifecycleMetrics)/health") else {
             throw TestFailure("lifecycle worker did not become ready:\n\(lifecycle.log)")
         }
@@ -121,6 +146,11 @@ actor RunningSystem {
                 id: id, name: "e2e-\(id.uuidString.prefix(8))", sealedToken: sealed, fingerprint: TokenSealer.fingerprint(token),
                 dropletLimit: 1000, isPrimary: true, on: connection)
         }
+    }
+
+    /// Everything the shared notifier and the Telegram simulator logged so far.
+    func notifierLogs() -> String {
+        processes.count > 8 ? processes[8].log + processes[6].log : ""
     }
 
     /// How many times the payments worker logged `message` for the message with this id: a

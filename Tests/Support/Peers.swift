@@ -101,6 +101,45 @@ extension Peers {
     }
 }
 
+extension Peers {
+    /// Starts the built `armada-sim telegram` on a free port; returns it and its base URL.
+    public static func telegramSimulator(token: String) async throws -> (ChildProcess, String) {
+        let port = freePort()
+        let log = NSTemporaryDirectory() + "armada-telegram-sim-\(UUID().uuidString.prefix(6)).log"
+        let process = try ChildProcess(
+            TestEnvironment.binDirectory.appendingPathComponent("armada-sim").path, ["telegram"],
+            environment: ["SIM_TELEGRAM_PORT": "\(port)", "SIM_TELEGRAM_TOKENS": token], logPath: log)
+        let up = await eventually(timeout: .seconds(15)) {
+            process.isRunning && process.log.contains("listening") && canConnect(port: port)
+        }
+        guard up, process.isRunning else { throw TestFailure("Telegram simulator did not start: \(process.log)") }
+        return (process, "http://127.0.0.1:\(port)")
+    }
+
+    /// Starts `Deploy/local/smtp-sink.py` (aiosmtpd) on `port` (a free one by default), storing
+    /// each message in `maildir/new`. Recipients whose local part starts with `reject` get 550,
+    /// `tempfail` 451.
+    public static func armadaSMTPSink(port: Int = freePort(), maildir: String? = nil) async throws -> (
+        ChildProcess, port: Int, maildir: String
+    ) {
+        let maildir = maildir ?? NSTemporaryDirectory() + "armada-sink-\(UUID().uuidString)"
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Deploy/local/smtp-sink.py").path
+        let process = try ChildProcess(
+            "/usr/bin/python3", ["-u", script, "--host", "127.0.0.1", "--port", "\(port)", "--maildir", maildir],
+            logPath: maildir + "-\(UUID().uuidString.prefix(4)).log")
+        let listening = await eventually(timeout: .seconds(10)) { process.isRunning && process.log.contains("listening") }
+        guard listening, process.isRunning else { throw TestFailure("SMTP sink did not start: \(process.log)") }
+        return (process, port, maildir)
+    }
+
+    /// The messages a sink stored, oldest first, as raw text.
+    public static func sinkMessages(_ maildir: String) -> [String] {
+        let folder = (maildir as NSString).appendingPathComponent("new")
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        return files.compactMap { try? String(contentsOfFile: (folder as NSString).appendingPathComponent($0), encoding: .utf8) }
+    }
+}
+
 /// A TCP port nobody listens on right now (the kernel picks it).
 public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

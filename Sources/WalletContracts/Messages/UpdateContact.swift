@@ -11,12 +11,17 @@ public struct UpdateContact: MessageBody, Equatable {
     public var displayName: String?
     public var telegramChatId: String?
     public var locale: String
+    /// Added compatibly: a message without it decodes as nil (Asia/Jakarta).
+    public var timeZone: String?
 
-    public init(customerId: String, email: String?, displayName: String?, telegramChatId: String?, locale: String) {
+    public init(
+        customerId: String, email: String?, displayName: String?, telegramChatId: String?, locale: String, timeZone: String? = nil
+    ) {
         self.customerId = customerId
         self.email = email
         self.displayName = displayName
         self.telegramChatId = telegramChatId
         self.locale = locale
+        self.timeZone = timeZone
     }
 }

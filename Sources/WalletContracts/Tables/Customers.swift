@@ -8,6 +8,8 @@ public struct CustomerContact: Sendable, Equatable {
     public var displayName: String?
     public var telegramChatId: String?
     public var locale: String
+    /// An IANA time zone (Asia/Jakarta, Asia/Makassar, Asia/Jayapura); nil: Asia/Jakarta.
+    public var timeZone: String?
 }
 
 /// The `customers` table: contact details per customer. Written by the payments worker
@@ -15,11 +17,11 @@ public struct CustomerContact: Sendable, Equatable {
 public enum Customers {
     public static func contact(_ customerId: String, on connection: PGConnection) throws -> CustomerContact? {
         try connection.query(
-            "SELECT customer_id, email, display_name, telegram_chat_id, locale FROM customers WHERE customer_id = $1", customerId
+            "SELECT customer_id, email, display_name, telegram_chat_id, locale, time_zone FROM customers WHERE customer_id = $1", customerId
         ).first.map {
             CustomerContact(
                 customerId: try $0.decode("customer_id"), email: try $0.decode("email"), displayName: try $0.decode("display_name"),
-                telegramChatId: try $0.decode("telegram_chat_id"), locale: try $0.decode("locale"))
+                telegramChatId: try $0.decode("telegram_chat_id"), locale: try $0.decode("locale"), timeZone: try $0.decode("time_zone"))
         }
     }
 }

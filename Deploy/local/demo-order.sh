@@ -2,7 +2,7 @@
 # The VPS story through the customer API of a local system started with run.sh: a customer
 # tops up through Tripay (the simulator pays), orders a monthly VPS, sees it ACTIVE with an IP,
 # powers it off and on, moves time with lifecycle ticks (a reminder, then auto-renewal), and
-# deletes it.
+# deletes it; then shows the notifications it was sent by email and Telegram.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/api.sh
@@ -25,6 +25,13 @@ wait_for() {
 }
 
 echo "customer $CUSTOMER"
+CHAT=$(( RANDOM * 32768 + RANDOM + 100000 ))
+step "where notifications go: $CUSTOMER@example.test and Telegram chat $CHAT, in English"
+COMMAND=$(curl -s "${auth[@]}" -X PUT -H 'Content-Type: application/json' -H "Idempotency-Key: $(key)" \
+  -d "{\"email\": \"$CUSTOMER@example.test\", \"name\": \"Demo Customer\", \"telegramChatId\": \"$CHAT\", \"locale\": \"en\"}" \
+  "$API/me/contact" | field '["commandId"]')
+wait_for "$API/commands/$COMMAND" 'd["status"] != "pending"' 30 | field '["status"]' | sed 's/^/contact: /'
+
 step "top up 150,000 through Tripay"
 COMMAND=$(curl -s "${auth[@]}" -H 'Content-Type: application/json' -H "Idempotency-Key: $(key)" \
   -d '{"amount": 150000, "method": "BRIVA"}' "$API/wallet/deposits" | field '["commandId"]')
@@ -67,3 +74,16 @@ step "delete it"
 curl -s "${auth[@]}" -X DELETE -H "Idempotency-Key: $(key)" "$API/orders/$ORDER" > /dev/null
 wait_for "$API/orders/$ORDER" 'd["status"] == "TERMINATED"' 60 \
   | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["status"], d.get("terminationReason")); [print("  %s -> %s by %s: %s" % (h.get("from"), h["to"], h["actor"], h.get("reason"))) for h in d["history"]]'
+
+step "the notifications (GET /notifications), as the customer sees them"
+sleep 3
+curl -s "${auth[@]}" "$API/notifications?limit=20" | python3 -c 'import json,sys
+for n in reversed(json.load(sys.stdin)["items"]):
+    print("  %-20s %-7s %s  [%s]" % (n["type"], n["status"], n["subject"], ", ".join("%s %s" % (d["channel"], d["status"]) for d in n["deliveries"])))'
+TELEGRAM_API_URL="${TELEGRAM_API_URL:-http://127.0.0.1:${SIM_TELEGRAM_PORT:-8093}}"
+step "what the Telegram chat received (the simulator's record)"
+curl -s "$TELEGRAM_API_URL/_sim/messages?chat_id=$CHAT" | python3 -c 'import json,sys
+for m in json.load(sys.stdin)["messages"]:
+    print("  " + m["receivedAt"] + "  " + m["text"].splitlines()[2 if len(m["text"].splitlines()) > 2 else 0][:100])'
+echo
+echo "the emails are files in .local/mail/new/: grep -l '$CUSTOMER@example.test' .local/mail/new/*"

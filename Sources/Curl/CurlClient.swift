@@ -80,15 +80,16 @@ public struct SMTPError: Error, Sendable, RetryClassifiable, CustomStringConvert
         self.replyCode = replyCode
     }
 
-    /// A 5xx reply refuses this message for good (an unknown recipient, a message the server
-    /// will not take) — but for a refused login (curl's 67, reply 535), which an operator fixes.
-    /// A 4xx reply, a refused or lost connection, a timeout: try again later.
-    public var isRetriable: Bool {
-        if curl.code == 67 { return true }
-        if (500..<600).contains(replyCode) { return false }
-        if (400..<500).contains(replyCode) { return true }
-        return curl.isRetriable
+    /// The server refused the recipient for good (a 5xx to RCPT TO: no such mailbox): the
+    /// same message to the same address will be refused again.
+    public var recipientRefused: Bool {
+        (500..<600).contains(replyCode) && curl.message.contains("RCPT")
     }
+
+    /// Only a refused recipient is final. Everything else may succeed later or after an
+    /// operator's fix (a refused login, a relay that wants AUTH, TLS or certificate trouble, a
+    /// server busy with 4xx), so it is retried and, in the end, dead-lettered for a replay.
+    public var isRetriable: Bool { !recipientRefused }
 
     public var description: String { "SMTP failed (reply \(replyCode)): \(curl)" }
 }
@@ -224,13 +225,24 @@ public final class CurlClient: Sendable {
                     return chunk
                 }))
         try check(armada_curl_setopt_pointer(handle, CURLOPT_READDATA, context.toOpaque()))
-        let code = curl_easy_perform(handle)
+        // curl's detail ("RCPT failed: 550") says which command the server refused.
+        var detail = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let code = detail.withUnsafeMutableBufferPointer { buffer -> CURLcode in
+            guard armada_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, buffer.baseAddress) == CURLE_OK else {
+                return CURLE_FAILED_INIT
+            }
+            let code = curl_easy_perform(handle)
+            _ = armada_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, nil)
+            return code
+        }
         guard code == CURLE_OK else {
             // The server's last reply code tells a refused recipient (5xx) from a busy server (4xx).
             var reply = 0
             _ = armada_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &reply)
+            let text = String(decoding: detail.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw SMTPError(
-                curl: CurlError(code: Int32(code.rawValue), message: String(cString: curl_easy_strerror(code))), replyCode: reply)
+                curl: CurlError(code: Int32(code.rawValue), message: text.isEmpty ? String(cString: curl_easy_strerror(code)) : text),
+                replyCode: reply)
         }
     }
 

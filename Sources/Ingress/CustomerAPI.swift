@@ -193,7 +193,9 @@ struct CustomerAPI: Sendable {
         let email = try body.string(
             "email", required: false, maxLength: 254, pattern: #"^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"#)
         let name = try body.string("name", required: false, maxLength: 100)
-        let chat = try body.string("telegramChatId", required: false, maxLength: 64, pattern: #"^(-?[0-9]+|@[A-Za-z0-9_]{5,})$"#)
+        // A private chat's id (a user who started the bot): a customer cannot point the bot at a
+        // group or channel it belongs to.
+        let chat = try body.string("telegramChatId", required: false, maxLength: 16, pattern: #"^[1-9][0-9]{0,15}$"#)
         let locale = try body.string("locale", required: false, maxLength: 2, pattern: "^(id|en)$") ?? "id"
         let timeZone = try body.string("timeZone", required: false, maxLength: 20, pattern: "^Asia/(Jakarta|Makassar|Jayapura)$")
         let commandId = try await gateway.submit(

@@ -26,8 +26,8 @@ extension CustomerNotice {
 public struct Notifier: Sendable {
     let templates: NotificationTemplates
     let brand: String
-    /// Events older than this when first seen (the notifier was down, or not yet deployed) are
-    /// recorded with their deliveries skipped, not sent.
+    /// Events that happened this long before the notifier first ran (a backlog from before it
+    /// was deployed) are recorded with their deliveries skipped, not sent.
     let maxAge: Duration
 
     public init(templates: NotificationTemplates, brand: String, maxAge: Duration) {
@@ -48,7 +48,16 @@ public struct Notifier: Sendable {
         if !name.isEmpty { values["name"] = name }
         let rendered = try templates.render(kind: Event.templateName, locale: locale, values: values)
 
-        let age = context.time.runAt.timeIntervalSince(message.occurredAt)
+        // Events that happened long before the notifier first ran (a backlog from before it was
+        // deployed) are recorded but not sent; anything later is sent, however late.
+        let firstRun: Date =
+            try connection.query(
+                """
+                WITH recorded AS (INSERT INTO notifier_first_run (id, at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING RETURNING at)
+                SELECT at FROM recorded UNION ALL SELECT at FROM notifier_first_run LIMIT 1
+                """, context.time.runAt
+            ).first?.decode("at") ?? context.time.runAt
+        let age = firstRun.timeIntervalSince(message.occurredAt)
         let stale = age > Double(maxAge.components.seconds)
         var channels: [(DeliveryChannel, String)] = []
         if let email = contact?.email, !email.isEmpty { channels.append((.email, email)) }
@@ -57,7 +66,7 @@ public struct Notifier: Sendable {
             channels.isEmpty
             ? "no email address or Telegram chat on record"
             : stale
-                ? "the event was \(Int(age / 3600)) h old when the notifier first saw it (limit \(maxAge.components.seconds / 3600) h)"
+                ? "the event happened \(Int(age / 3600)) h before the notifier first ran (limit \(maxAge.components.seconds / 3600) h): not sent late"
                 : nil
 
         let data = String(decoding: try MessageCoding.encoder().encode(message.data), as: UTF8.self)

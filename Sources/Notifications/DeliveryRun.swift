@@ -11,7 +11,7 @@ enum SendStep: Sendable {
     case again(after: Double, reason: String, attempted: String?)
 }
 
-/// The prepare step both channels share: claim the delivery, give up when it is too old, send,
+/// The prepare step both channels share: claim the delivery, send, record the answer at once,
 /// and record a failed attempt before the runtime retries it (or, at the last attempt, mark it
 /// failed as its message goes to the dead-letter queue).
 struct DeliveryRun: Sendable {
@@ -21,7 +21,7 @@ struct DeliveryRun: Sendable {
     /// The queue's attempts (`Queues/topology.json`): the run that fails the last one marks the
     /// delivery failed.
     let maxAttempts: Int
-    /// A delivery not sent this long after its event is recorded failed, not sent late.
+    /// How long a delivery may wait (pacing, 429s) before its message is dead-lettered.
     let maxAge: Duration
     /// The queue's delay tiers, seconds.
     let delayTiers: [Int]
@@ -35,34 +35,36 @@ struct DeliveryRun: Sendable {
     }
 
     func prepare(
-        _ deliveryId: UUID, occurredAt: Date, context: PrepareContext, send: @Sendable (ClaimedDelivery) async throws -> SendStep
-    ) async throws -> Preparation<SendOutcome> {
-        let giveUpAt = occurredAt.addingTimeInterval(Double(maxAge.components.seconds))
-        // The runtime's own deadline is later: this run records the delivery failed first.
-        let deadline = giveUpAt.addingTimeInterval(3600)
+        _ deliveryId: UUID, context: PrepareContext, send: @Sendable (ClaimedDelivery) async throws -> SendStep
+    ) async throws -> Preparation<SendResult> {
         let claim = try await pool.transaction { try Deliveries.claim(deliveryId, for: claimSeconds, on: $0) }
         let delivery: ClaimedDelivery
         switch claim {
         case .failure(.settled):
-            return .ready(.nothingToDo)
+            return .ready(SendResult(holder: nil, outcome: .nothingToDo))
         case .failure(.claimed(let wait)):
-            return .finished(.again(after: againAfter(wait), until: deadline, because: "another run holds this delivery"))
+            return .finished(
+                .again(
+                    after: againAfter(wait), until: context.time.runAt.addingTimeInterval(Double(maxAge.components.seconds)),
+                    because: "another run holds this delivery"))
         case .success(let claimed):
             delivery = claimed
         }
-        if context.time.runAt > giveUpAt {
-            return .ready(.expired("not delivered within \(maxAge.components.seconds / 3600) h of the event; not sent late"))
-        }
+        // Waiting (pacing, 429s) ends this long after the delivery was recorded: dead-lettered
+        // `deadline-passed`, and the abandoned-delivery sweep shows it failed.
+        let deadline = delivery.createdAt.addingTimeInterval(Double(maxAge.components.seconds))
         do {
             switch try await send(delivery) {
             case .outcome(let outcome):
-                return .ready(outcome)
+                let result = SendResult(holder: delivery.holder, outcome: outcome)
+                await recordNow(deliveryId, result, context: context)
+                return .ready(result)
             case .again(let after, let reason, let attempted):
                 try await pool.transaction { connection in
                     if let attempted {
-                        try Deliveries.attemptFailed(deliveryId, error: attempted, final: false, on: connection)
+                        try Deliveries.attemptFailed(delivery, error: attempted, final: false, on: connection)
                     } else {
-                        try Deliveries.release(deliveryId, on: connection)
+                        try Deliveries.release(delivery, on: connection)
                     }
                 }
                 return .finished(.again(after: againAfter(after), until: deadline, because: reason))
@@ -71,12 +73,27 @@ struct DeliveryRun: Sendable {
             let final = classify(error) == .poison || context.attempt + 1 >= maxAttempts
             try? await pool.transaction { connection in
                 try Deliveries.attemptFailed(
-                    deliveryId, error: final ? "gave up after \(context.attempt + 1) attempts: \(error)" : "\(error)", final: final,
+                    delivery, error: final ? "gave up after \(context.attempt + 1) attempts: \(error)" : "\(error)", final: final,
                     on: connection)
             }
             context.logger.warning(
                 "delivery attempt failed", metadata: ["delivery_id": "\(deliveryId)", "final": "\(final)", "error": "\(error)"])
             throw error
+        }
+    }
+
+    /// Records what the provider answered at once, before the atomic phase: were that phase to
+    /// fail (the database restarting), the retry finds the delivery settled instead of sending
+    /// it again. Tried a few times; if the database stays away, the atomic phase records it.
+    private func recordNow(_ deliveryId: UUID, _ result: SendResult, context: PrepareContext) async {
+        for pause in [0, 200, 1000] {
+            if pause > 0 { try? await Task.sleep(for: .milliseconds(pause)) }
+            do {
+                try await pool.transaction { try Deliveries.settle(deliveryId, as: result, on: $0) }
+                return
+            } catch {
+                context.logger.warning("could not record the send yet", metadata: ["delivery_id": "\(deliveryId)", "error": "\(error)"])
+            }
         }
     }
 }

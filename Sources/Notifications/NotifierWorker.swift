@@ -52,7 +52,19 @@ public enum NotifierWorker {
                     AnyMessageHandler(NotifyVPSSuspendedHandler(notifier: notifier)),
                     AnyMessageHandler(NotifyVPSTerminatedHandler(notifier: notifier)),
                 ],
-                publishes: [SendEmail.self, SendTelegram.self]),
+                publishes: [SendEmail.self, SendTelegram.self],
+                periodic: [
+                    PeriodicJob(name: "notifications.abandoned", every: .seconds(600), exclusive: true) {
+                        [maxAge = settings.maxAge] context in
+                        let failed = try await resources.pool.transaction {
+                            try Deliveries.failAbandoned(olderThan: maxAge + .seconds(3 * 3600), on: $0)
+                        }
+                        if failed > 0 {
+                            context.logger.warning(
+                                "deliveries abandoned in a dead-letter queue shown failed", metadata: ["count": "\(failed)"])
+                        }
+                    }
+                ]),
             WorkerDefinition(
                 name: "\(name).email", queue: "armada.email",
                 handlers: [
@@ -78,8 +90,10 @@ public struct NotifierSettings: Sendable {
     public var templatesDirectory: String
     /// ARMADA_BRAND_NAME: the name customers know the service by (default `Armada`).
     public var brand: String
-    /// ARMADA_NOTIFY_MAX_AGE_HOURS: an event older than this when first seen is recorded with its
-    /// deliveries skipped; a delivery not sent this long after its event is recorded failed.
+    /// ARMADA_NOTIFY_MAX_AGE_HOURS: an event that happened this long before the notifier first ran
+    /// is recorded with its deliveries skipped; a delivery still waiting (pacing, 429s) this long
+    /// after it was recorded is dead-lettered; one still queued after this and 3 h more, with
+    /// nobody sending it, is shown failed.
     public var maxAge: Duration
     /// ARMADA_DELIVERY_CLAIM_SECONDS: how long a send holds its delivery (longer than a send).
     public var claimSeconds: Int
@@ -96,7 +110,8 @@ public struct NotifierSettings: Sendable {
         templatesDirectory = environment.string("ARMADA_TEMPLATES_DIR", default: "Templates/notifications")
         brand = environment.string("ARMADA_BRAND_NAME", default: "Armada")
         maxAge = .seconds(3600 * (try environment.int("ARMADA_NOTIFY_MAX_AGE_HOURS", default: 24, in: 1...720)))
-        claimSeconds = try environment.int("ARMADA_DELIVERY_CLAIM_SECONDS", default: 120, in: 20...3600)
+        // Longer than a send can take: the SMTP timeout (30 s) plus the pacing's wait.
+        claimSeconds = try environment.int("ARMADA_DELIVERY_CLAIM_SECONDS", default: 120, in: 60...3600)
         let smtpURL = try environment.required("SMTP_URL")
         guard smtpURL.lowercased().hasPrefix("smtp://") || smtpURL.lowercased().hasPrefix("smtps://") else {
             throw SettingsError("SMTP_URL must start with smtp:// or smtps://")

@@ -6,8 +6,8 @@ import Retriability
 public enum TelegramError: Error, Sendable, RetryClassifiable, CustomStringConvertible, Equatable {
     /// 429: wait `retryAfter` seconds before sending to this chat again.
     case rateLimited(retryAfter: Int, description: String)
-    /// 403 (the user blocked the bot) or 400 (chat not found, text Telegram cannot parse): the
-    /// same message will be refused again. Do not retry.
+    /// 403 (the user blocked the bot, the bot was kicked) or 400 (chat not found, a text Telegram
+    /// cannot parse): the same message will be refused again. Do not retry.
     case refused(status: Int, description: String)
     /// 401/404 (a wrong or revoked bot token: every send fails until an operator fixes it), a
     /// 5xx, a timeout, a lost connection. May succeed later; the message may or may not have
@@ -19,6 +19,15 @@ public enum TelegramError: Error, Sendable, RetryClassifiable, CustomStringConve
         case .rateLimited, .unavailable: return true
         case .refused: return false
         }
+    }
+
+    /// Refused because of the chat (blocked, gone, not found): final for this recipient. A 400
+    /// about the message itself (entities Telegram cannot parse) is not: the template needs a fix.
+    public var isRecipientRefusal: Bool {
+        guard case .refused(let status, let description) = self else { return false }
+        let text = description.lowercased()
+        return status == 403 || text.contains("chat not found") || text.contains("user is deactivated")
+            || text.contains("peer_id_invalid")
     }
 
     public var description: String {

@@ -88,4 +88,30 @@ struct CurlClientTests {
         #expect(mail.contains("multipart/alternative"))
         #expect(mail.contains(Data("Saldo Anda bertambah Rp 150.000.".utf8).base64EncodedString()))
     }
+
+    @Test("SMTP failures are classified: a refused recipient is final; a busy server, no server, or a refused sender is retriable")
+    func smtpFailures() async throws {
+        let (sink, port, _) = try await Peers.armadaSMTPSink()
+        defer { sink.signal(SIGKILL) }
+        func send(to recipient: String, port: Int) async -> SMTPError? {
+            let message = MailMessage(
+                from: "billing@armada.test", to: [recipient], subject: "s", text: "t", messageID: "\(UUID().uuidString)@armada.test")
+            do {
+                try await CurlClient().sendMail(message, via: SMTPConfiguration(url: "smtp://127.0.0.1:\(port)", timeout: 10))
+                return nil
+            } catch {
+                return error as? SMTPError
+            }
+        }
+        let refused = try #require(await send(to: "reject-me@example.test", port: port))
+        #expect(refused.replyCode == 550 && refused.recipientRefused && !refused.isRetriable, "\(refused)")
+        let busy = try #require(await send(to: "tempfail-me@example.test", port: port))
+        #expect(busy.replyCode == 451 && !busy.recipientRefused && busy.isRetriable, "\(busy)")
+        let nobody = try #require(await send(to: "budi@example.test", port: freePort()))
+        #expect(nobody.replyCode == 0 && nobody.isRetriable, "\(nobody)")
+        #expect(await send(to: "budi@example.test", port: port) == nil)
+        // A 5xx to MAIL FROM (a relay that wants AUTH, say) is the operator's to fix, not final.
+        let sender = SMTPError(curl: CurlError(code: 55, message: "MAIL failed: 530"), replyCode: 530)
+        #expect(!sender.recipientRefused && sender.isRetriable)
+    }
 }

@@ -84,4 +84,44 @@ struct NotifierIsolatedProcessTests {
             }, "the redelivered send was taken as already done")
         #expect(try await probe.received(chat: chat).accepted.count == 1, "one message at Telegram")
     }
+
+    @Test("an event left in both old channel queues is forwarded to armada.notifications and notified once")
+    func leftoverEventsForwarded() async throws {
+        let (telegram, telegramURL) = try await Peers.telegramSimulator(token: testBotToken)
+        defer { telegram.signal(SIGKILL) }
+        let sink = try await Peers.armadaSMTPSink()
+        defer { sink.0.signal(SIGTERM) }
+        let customer = TestEnvironment.unique("cust")
+        let email = "\(customer)@example.test"
+        try await setContact(pool, customer, email: email)
+        let broker = try await brokerClient(amqpURL)
+        // As the old topology left it: the event waiting in each channel queue.
+        let id = UUID()
+        let event = Envelope(
+            id: id,
+            data: DepositPaid(
+                customerId: customer, depositId: UUID(), reference: "T0001LEFT", amount: 20_000, bonus: 0, balanceAfter: 20_000),
+            occurredAt: Date())
+        for queue in ["armada.email", "armada.telegram"] {
+            try await broker.publish(
+                exchange: "", routingKey: queue, properties: .armada(messageId: id, type: DepositPaid.messageType, correlationId: nil),
+                body: try event.encoded())
+        }
+        let notifier = try await startNotifier(telegram: telegramURL, smtpPort: sink.port)
+        defer { notifier.signal(SIGKILL) }
+        let probe = NotificationProbe(pool: pool, telegram: telegramURL)
+        #expect(try await probe.await(id, .email, status: "sent") != nil)
+        #expect(
+            await eventually(timeout: .seconds(20)) {
+                notifier.log.split(separator: "\n").filter { $0.contains("forwarded a message this queue no longer handles") }.count == 2
+            }, "both copies forwarded")
+        let recorded = try await pool.withConnection {
+            try $0.query("SELECT count(*)::int AS n FROM notifications WHERE id = $1", id).first!.decode("n", as: Int.self)
+        }
+        #expect(recorded == 1)
+        #expect(Peers.sinkMessages(sink.maildir).filter { $0.contains("X-Sink-Envelope-To: <\(email)>") }.count == 1)
+        // Nothing dead-lettered from the channel queues.
+        #expect(try await broker.queueStatus("armada.email.dead").messages == 0)
+        #expect(try await broker.queueStatus("armada.telegram.dead").messages == 0)
+    }
 }

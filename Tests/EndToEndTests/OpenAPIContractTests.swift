@@ -163,6 +163,12 @@ struct OpenAPIContractTests {
         _ = try await call(
             customer, "PUT", "/api/v1/me/contact", json: #"{"email": "budi@example.test", "name": "Budi", "locale": "id"}"#, key: true)
         _ = try await call(customer, "PUT", "/api/v1/me/contact", json: #"{"email": "not-an-email"}"#, key: true)
+        _ = try await call(customer, "GET", "/api/v1/me/contact")
+        _ = try await call(
+            customer, "PUT", "/api/v1/me/contact", json: #"{"telegramChatId": "123456789", "timeZone": "Asia/Makassar"}"#, key: true)
+        _ = try await call(customer, "PUT", "/api/v1/me/contact", json: #"{"timeZone": "Mars/Olympus"}"#, key: true)
+        _ = try await call(customer, "GET", "/api/v1/notifications")
+        _ = try await call(customer, "GET", "/api/v1/notifications", "/api/v1/notifications?limit=5&cursor=nope")
         _ = try await call(customer, "POST", "/api/v1/promos/validate", json: #"{"code": "NOSUCHPROMO", "amount": 50000}"#)
         _ = try await call(customer, "GET", "/api/v1/promos/welcome-bonus")
         _ = try await call(customer, "POST", "/api/v1/promos/welcome-bonus/claim", key: true)

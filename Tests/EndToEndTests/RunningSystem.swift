@@ -27,7 +27,7 @@ func notifierEnvironment(telegram: String, smtpPort: Int) -> [String: String] {
         "SMTP_FROM": "billing@armada.test",
         "ARMADA_TEMPLATES_DIR": TestEnvironment.repositoryRoot.appendingPathComponent(
             "Templates/notifications"
-        ).path, "ARMADA_DELIVERY_CLAIM_SECONDS": "20",
+        ).path, "ARMADA_DELIVERY_CLAIM_SECONDS": "60",
     ]
 }
 

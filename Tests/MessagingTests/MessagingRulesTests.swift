@@ -95,14 +95,17 @@ struct MessagingRulesTests {
                 == .deadLetter)
     }
 
-    @Test("the bundled topology declares the five work queues with delay tiers and dead-letter queues")
+    @Test("the bundled topology declares the six work queues with delay tiers and dead-letter queues")
     func bundledTopology() throws {
         let topology = try Topology.bundled()
         #expect(Set(topology.exchanges.map(\.name)) == [Exchange.commands, Exchange.events])
         #expect(
             topology.queues.map(\.name) == [
-                "armada.payments", "armada.provisioning", "armada.lifecycle", "armada.email", "armada.telegram",
+                "armada.payments", "armada.provisioning", "armada.lifecycle", "armada.notifications", "armada.email",
+                "armada.telegram",
             ])
+        #expect(try topology.policy(for: "armada.telegram").delayTiersSeconds == [1, 5, 30, 300, 900])
+        #expect(topology.retiredBindings?.map(\.queue) == ["armada.email", "armada.telegram"])
         let payments = try topology.policy(for: "armada.payments")
         #expect(payments.deadLetterQueue == "armada.payments.dead")
         #expect(payments.allQueues.contains("armada.payments.delay.5s"))

@@ -29,6 +29,7 @@ CREATE TABLE notification_deliveries (
     attempts        integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     last_error      text,
     claimed_until   timestamptz,
+    claim_holder    uuid,
     not_before      timestamptz,
     sent_at         timestamptz,
     provider_id     text,
@@ -55,3 +56,10 @@ CREATE TABLE telegram_pacing (
     next_at timestamptz NOT NULL
 );
 INSERT INTO telegram_pacing (key, next_at) VALUES ('global', '-infinity');
+
+-- When the notifier first recorded an event: events that occurred long before it are recorded
+-- with their deliveries skipped (Docs/notifications.md).
+CREATE TABLE notifier_first_run (
+    id integer     PRIMARY KEY CHECK (id = 1),
+    at timestamptz NOT NULL
+);

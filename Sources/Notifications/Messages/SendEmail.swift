@@ -19,9 +19,10 @@ public struct SendEmail: MessageBody, Equatable {
 }
 
 /// Sends over SMTP (libcurl) with a `Message-ID` derived from the delivery, so a resend after a
-/// crash between the send and its record is recognisable as the same message. A 5xx reply (an
-/// unknown recipient) is recorded failed and not retried; a 4xx, a refused connection or a
-/// timeout is retried through the delay tiers, then dead-lettered.
+/// crash between the send and its record is recognisable as the same message. A 5xx reply to
+/// RCPT TO (an unknown recipient) is recorded failed and not retried; anything else (a 4xx, a
+/// refused connection, a timeout, TLS or login trouble, a relay that refuses us) is retried
+/// through the delay tiers, then dead-lettered for a replay once an operator fixed it.
 struct SendEmailHandler: PreparingMessageHandler {
     let run: DeliveryRun
     let mail: CurlClient
@@ -43,22 +44,22 @@ struct SendEmailHandler: PreparingMessageHandler {
         return "\(delivery.uuidString.lowercased())@\(domain)"
     }
 
-    func prepare(_ message: Envelope<SendEmail>, context: PrepareContext) async throws -> Preparation<SendOutcome> {
-        try await run.prepare(message.data.deliveryId, occurredAt: message.occurredAt, context: context) { [self] delivery in
+    func prepare(_ message: Envelope<SendEmail>, context: PrepareContext) async throws -> Preparation<SendResult> {
+        try await run.prepare(message.data.deliveryId, context: context) { [self] delivery in
             let mailMessage = MailMessage(
                 from: from, fromName: fromName, to: [delivery.recipient], subject: delivery.subject, text: delivery.text,
                 html: delivery.html,
                 messageID: messageID(delivery.id), date: Date())
             do {
                 try await mail.sendMail(mailMessage, via: smtp)
-            } catch let error as SMTPError where !error.isRetriable {
+            } catch let error as SMTPError where error.recipientRefused {
                 return .outcome(.refused(error.description))
             }
             return .outcome(.sent(at: Date(), providerId: "<\(messageID(delivery.id))>"))
         }
     }
 
-    func handle(_ message: Envelope<SendEmail>, prepared: SendOutcome, context: inout HandlerContext) throws -> HandlerOutcome {
+    func handle(_ message: Envelope<SendEmail>, prepared: SendResult, context: inout HandlerContext) throws -> HandlerOutcome {
         try Deliveries.settle(message.data.deliveryId, as: prepared, on: context.connection)
         return .done
     }

@@ -20,10 +20,15 @@ struct TelegramPacing: Sendable {
     var lease: Double = 60
 
     enum Reservation: Sendable, Equatable {
-        /// Start sending after `wait` seconds.
+        /// The chat is leased to this run: start after `wait` seconds (then take a global slot).
         case slot(wait: Double)
         /// Not within the horizon: try again after `wait` seconds.
         case later(wait: Double)
+    }
+
+    /// The pacing key of a chat: numeric ids in one spelling (`0123` is `123`).
+    static func key(_ chat: String) -> String {
+        Int64(chat).map(String.init) ?? chat.lowercased()
     }
 
     /// A chat's backlog is spread by tickets: each delivery, the first time it asks, gets the
@@ -31,7 +36,10 @@ struct TelegramPacing: Sendable {
     /// in the delay queues rather than asking again every second.
     var ticketSpacing: Double { perChat + 0.1 }
 
-    func reserve(chat: String, delivery: UUID, on connection: PGConnection) throws -> Reservation {
+    /// Leases the chat when it may send within the horizon: its ticket is due, a second has
+    /// passed since its previous answer, no pause (429) holds it, no other send has it.
+    func reserveChat(_ chat: String, delivery: UUID, on connection: PGConnection) throws -> Reservation {
+        let chat = Self.key(chat)
         try connection.execute("INSERT INTO telegram_chats (chat_id) VALUES ($1) ON CONFLICT DO NOTHING", chat)
         guard
             let row = try connection.query(
@@ -63,23 +71,26 @@ struct TelegramPacing: Sendable {
         let wait = max(ticketIn ?? 0, readyIn)
         if try row.decode("leased", as: Bool.self) { return .later(wait: max(perChat, wait)) }
         if wait > horizon { return .later(wait: wait) }
-        guard
-            let global = try connection.query(
-                """
-                SELECT extract(epoch FROM greatest(next_at, clock_timestamp() + make_interval(secs => $1)) - clock_timestamp())::float8 AS slot_in
-                FROM telegram_pacing WHERE key = 'global' FOR UPDATE
-                """, wait
-            ).first
-        else { return .later(wait: 1) }
-        let slotIn = max(0, try global.decode("slot_in", as: Double.self))
-        if slotIn > horizon { return .later(wait: slotIn) }
-        try connection.execute(
-            "UPDATE telegram_pacing SET next_at = clock_timestamp() + make_interval(secs => $1) WHERE key = 'global'", slotIn + spacing)
         try connection.execute(
             """
             UPDATE telegram_chats SET leased_until = clock_timestamp() + make_interval(secs => $2), lease_holder = $3 WHERE chat_id = $1
-            """, chat, slotIn + lease, delivery)
-        return .slot(wait: slotIn)
+            """, chat, wait + lease, delivery)
+        return .slot(wait: wait)
+    }
+
+    /// The next overall start slot, in seconds from now. Taken once the chat is ready, so one
+    /// chat's wait never pushes every other chat's sends back; the slots in use at once are
+    /// bounded by the sends in flight (each holds a chat lease), so the wait is short.
+    func reserveGlobal(on connection: PGConnection) throws -> Double {
+        try connection.execute("INSERT INTO telegram_pacing (key, next_at) VALUES ('global', '-infinity') ON CONFLICT DO NOTHING")
+        let slotIn =
+            try connection.query(
+                """
+                UPDATE telegram_pacing SET next_at = greatest(next_at, clock_timestamp()) + make_interval(secs => $1) WHERE key = 'global'
+                RETURNING extract(epoch FROM next_at - make_interval(secs => $1) - clock_timestamp())::float8 AS slot_in
+                """, spacing
+            ).first?.decode("slot_in", as: Double.self) ?? 0
+        return max(0, slotIn)
     }
 
     /// After the answer (or its absence): the chat's next send counts from now; a 429 pauses the
@@ -90,6 +101,6 @@ struct TelegramPacing: Sendable {
             UPDATE telegram_chats SET last_sent_at = clock_timestamp(), leased_until = NULL, lease_holder = NULL,
                 paused_until = CASE WHEN $3 > 0 THEN clock_timestamp() + make_interval(secs => $3) ELSE paused_until END
             WHERE chat_id = $1 AND lease_holder = $2
-            """, chat, delivery, retryAfter ?? 0)
+            """, Self.key(chat), delivery, retryAfter ?? 0)
     }
 }

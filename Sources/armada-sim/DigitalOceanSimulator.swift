@@ -107,8 +107,11 @@ actor DigitalOceanWorld {
     var actions: [Int64: StoredAction] = [:]
     var requests: [String: [Date]] = [:]
     var rules: [SimFaults] = []
-    var nextDropletId: Int64 = 300_000_000
-    var nextActionId: Int64 = 1_900_000_000
+    /// DigitalOcean never hands out an id twice; neither does a restarted simulator (ids start
+    /// from the clock, ten thousand per second of its start time), so a database that outlived the
+    /// simulator never meets an id it already recorded.
+    var nextDropletId: Int64 = 300_000_000 + Int64(Date().timeIntervalSince1970 - 1_700_000_000) * 10_000
+    var nextActionId: Int64 = 1_900_000_000 + Int64(Date().timeIntervalSince1970 - 1_700_000_000) * 10_000
     /// 429s the limits answered (scripted ones aside), for tests that hold a client's pacing to them.
     var tooManyRequests = 0
     /// The name of every create the simulator accepted, for tests that count duplicates.

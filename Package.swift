@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "armada-notifier", targets: ["armada-notifier"]),
         .executable(name: "armadactl", targets: ["armadactl"]),
         .executable(name: "armada-sim", targets: ["armada-sim"]),
+        .executable(name: "armada-bench", targets: ["armada-bench"]),
     ],
     dependencies: [
         // HTTP server for the ingress and the /metrics endpoint of every worker.
@@ -178,6 +179,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
+
+        // The benchmark harness's load generators (Deploy/bench/run.sh); not shipped.
+        .executableTarget(
+            name: "armada-bench", dependencies: ["AMQP", "Messaging", "WalletContracts", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
 
         // Simulators of the outside services, for tests and the local stack.
         .executableTarget(

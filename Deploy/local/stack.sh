@@ -32,6 +32,9 @@ install_packages() {
   PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 }
 
+# pg_stat_statements is loaded so the benchmark harness can read what SQL a message causes.
+PG_EXTRA_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
+
 pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 pg_up() {
@@ -43,7 +46,8 @@ pg_up() {
   if ! pg_running; then
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 \
-      -o "-p $PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB" start >/dev/null
+      -o "-p $PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB $PG_EXTRA_OPTIONS" \
+      start >/dev/null
   fi
   for _ in $(seq 1 60); do
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
@@ -130,11 +134,12 @@ case "${1:-up}" in
       log "PostgreSQL: $DATABASE_URL"
       log "RabbitMQ:   $AMQP_URL" ;;
   down) rabbit_down; pg_down ;;
+  restart-postgres) pg_down; pg_up ;;
   status)
     pg_running && echo "postgres: running on 127.0.0.1:$PG_PORT" || echo "postgres: stopped"
     rabbit_running && echo "rabbitmq: running on 127.0.0.1:$RABBIT_PORT" || echo "rabbitmq: stopped" ;;
   rabbit-stop) rabbit_down ;;
   rabbit-start) rabbit_up ;;
   rabbit-pid) cat "$RABBIT_HOME/rabbitmq.pid" ;;
-  *) echo "usage: $0 install|up|down|status|rabbit-stop|rabbit-start|rabbit-pid" >&2; exit 2 ;;
+  *) echo "usage: $0 install|up|down|status|restart-postgres|rabbit-stop|rabbit-start|rabbit-pid" >&2; exit 2 ;;
 esac

@@ -7,8 +7,12 @@
 #      4 worker processes (ARMADA_CONCURRENCY=8 each), credited callbacks per second;
 #   3. the SQL one PAID callback causes, read from pg_stat_statements (statements per callback,
 #      mean time each);
-#   4. the payments worker's RSS idle and after draining.
-# Each throughput figure is the median of RUNS runs, with the spread. Figures go to
+#   4. the peer: the same credit (same statements, inbox, outbox and a confirming relay) as a Celery
+#      5.7 worker (prefork, concurrency 2 × cores, late acks) with psycopg 3, same message count;
+#      Armada ÷ Celery is taken within the run;
+#   5. the payments worker's RSS idle and after draining.
+# Each throughput figure is the median of RUNS runs, with the spread; a drain's rate counts from
+# its first credit to its last (the deposits' update times), so start-up counts for no one. Figures go to
 # .local/bench/<time>/report.md (and results.json); Docs/benchmarks.md holds the reviewed ones.
 #
 #   Deploy/bench/run.sh          full profile: 30,000 callbacks per run, 3 runs
@@ -16,7 +20,7 @@
 #   BENCH_CALLBACKS=N BENCH_RUNS=R override either profile's size
 #
 # Not yet here (issue 11 goes on): the ingress at fixed offered loads, end-to-end latency,
-# pgbench over the captured SQL, the Celery peer, the provisioner, the 10-minute soak.
+# pgbench over the captured SQL, the provisioner, the 10-minute soak.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/env.sh
@@ -76,7 +80,6 @@ start_workers() {
   done
 }
 rss_mb() { ps -o rss= -p "$1" | awk '{ printf "%.1f", $1 / 1024 }'; }
-now() { date +%s.%N; }
 median() { python3 -c "import statistics,sys; v=sorted(float(x) for x in sys.argv[1:]); print(f'{statistics.median(v):.0f} ({v[0]:.0f}–{v[-1]:.0f})')" "$@"; }
 
 # N PENDING deposits of 150,000 + 4,250 fee, one customer each, references <prefix>1…<prefix>N.
@@ -86,6 +89,15 @@ seed() {
           FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $N) AS n) AS s"
 }
 credited() { sql -c "SELECT count(*) FROM deposits WHERE reference LIKE '$1%' AND status = 'PAID'"; }
+# Credits per second between the first and the last credit (the deposits' update times), so a
+# worker's start-up counts for neither Armada nor the peer.
+drain_rate() {
+  sql -c "SELECT round(($N - 1) / extract(epoch FROM max(updated_at) - min(updated_at))) FROM deposits
+          WHERE reference LIKE '$1%' AND status = 'PAID'"
+}
+# Events pile up in armada.notifications (no notifier here); emptied between runs so they never
+# reach its bound and make the relays back off.
+purge_events() { rabbit_env "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBIT_NODE" purge_queue -p armada_bench armada.notifications >/dev/null; }
 
 log "1. the broker's limit ($((N * 2)) messages of 256 bytes, 500 confirms in flight)"
 BROKER_PUBLISH=(); BROKER_CONSUME=()
@@ -97,7 +109,7 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 log "2. payments: $N PAID callbacks drained by 1, 2, 4 processes, $RUNS run(s) each"
-declare -A PAYMENTS
+declare -A PAYMENTS ALL_RATES
 RSS_IDLE=""; RSS_AFTER=""
 CAPTURED=0
 for processes in "${PROCESSES[@]}"; do
@@ -109,12 +121,11 @@ for processes in "${PROCESSES[@]}"; do
     if [ "$CAPTURED" -eq 0 ]; then sql -c "SELECT pg_stat_statements_reset()" >/dev/null; fi
     start_workers "$processes"
     [ -z "$RSS_IDLE" ] && RSS_IDLE=$(rss_mb "${WORKERS[0]}")
-    started=$(now)
     while [ "$(credited "$prefix")" -lt "$N" ]; do sleep 0.2; done
-    finished=$(now)
     [ -z "$RSS_AFTER" ] && RSS_AFTER=$(rss_mb "${WORKERS[0]}")
-    rate=$(python3 -c "print(round($N / ($finished - $started)))")
+    rate=$(drain_rate "$prefix")
     rates+=("$rate")
+    ALL_RATES[$processes]="${ALL_RATES[$processes]:-} $rate"
     echo "{\"processes\": $processes, \"run\": $run, \"callbacks\": $N, \"perSecond\": $rate}" >> "$OUT/payments.jsonl"
     log "   $processes process(es), run $run: $rate credited/s"
     if [ "$CAPTURED" -eq 0 ]; then
@@ -125,9 +136,36 @@ for processes in "${PROCESSES[@]}"; do
       CAPTURED=1
     fi
     stop_workers
+    purge_events
   done
   PAYMENTS[$processes]=$(median "${rates[@]}")
 done
+
+log "3. the Celery peer: the same $N credits, $RUNS run(s)"
+VENV="$ARMADA_LOCAL/bench-venv"
+[ -x "$VENV/bin/celery" ] || { /usr/bin/python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r Deploy/bench/peer/requirements.txt; }
+export PEER_BROKER_URL="$AMQP_URL" PEER_DATABASE_URL="$DATABASE_URL"
+PEER_CONCURRENCY=$(( $(nproc) * 2 ))
+CELERY=()
+for run in $(seq 1 "$RUNS"); do
+  prefix="CELERYR${run}X"
+  seed "$prefix"
+  (cd Deploy/bench/peer && "$VENV/bin/python" celery_credit.py produce "$prefix" "$N")
+  (cd Deploy/bench/peer && exec "$VENV/bin/celery" -A celery_credit worker -Q peer.credit --pool prefork \
+    --concurrency "$PEER_CONCURRENCY" --loglevel WARNING >>"$OUT/celery.log" 2>&1) &
+  WORKERS+=($!)
+  (cd Deploy/bench/peer && exec "$VENV/bin/python" celery_credit.py relay >>"$OUT/celery-relay.log" 2>&1) &
+  WORKERS+=($!)
+  while [ "$(credited "$prefix")" -lt "$N" ]; do sleep 0.2; done
+  rate=$(drain_rate "$prefix")
+  CELERY+=("$rate")
+  echo "{\"peer\": \"celery\", \"run\": $run, \"callbacks\": $N, \"perSecond\": $rate}" >> "$OUT/payments.jsonl"
+  log "   Celery, run $run: $rate credited/s"
+  stop_workers
+  purge_events
+done
+PEER=$(median "${CELERY[@]}")
+ratio() { python3 -c "import statistics,sys; a=statistics.median([float(x) for x in sys.argv[2].split()]); b=statistics.median([float(x) for x in sys.argv[3].split()]); print(f'{a / b:.2f}')" "$@"; }
 
 {
   echo "# Benchmark run $(basename "$OUT")"
@@ -140,6 +178,10 @@ done
   echo "| broker: consume + ack/s (prefetch 100) | $(median "${BROKER_CONSUME[@]}") |"
   for processes in "${PROCESSES[@]}"; do
     echo "| payments, $processes process(es) × concurrency 8: PAID callbacks credited/s | ${PAYMENTS[$processes]} |"
+  done
+  echo "| Celery 5.7 peer (prefork × $PEER_CONCURRENCY, psycopg 3), same credit: credited/s | $PEER |"
+  for processes in "${PROCESSES[@]}"; do
+    echo "| Armada ($processes process(es)) ÷ Celery | $(ratio x "${ALL_RATES[$processes]}" "${CELERY[*]}") |"
   done
   echo "| payments worker RSS: idle after start / after draining $N | ${RSS_IDLE} MB / ${RSS_AFTER} MB |"
   echo

@@ -13,8 +13,10 @@ public struct ProcessSettings: Sendable {
     public var metricsPort: Int
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
-    /// Handlers in flight per worker process (also the prefetch).
+    /// Handlers in flight per worker process (times ARMADA_BATCH_SIZE: the prefetch).
     public var concurrency: Int
+    /// ARMADA_BATCH_SIZE: plain handlers' messages committed together, at most (group commit).
+    public var batchSize: Int
     /// How long SIGTERM waits for in-flight work before everything is cancelled.
     public var shutdownDeadline: Duration
     /// How long inbox rows, published outbox rows and an area's logs are kept.
@@ -32,6 +34,7 @@ public struct ProcessSettings: Sendable {
         logLevel = try environment.choice("ARMADA_LOG_LEVEL", default: Logger.Level.info)
         logFormat = try environment.choice("ARMADA_LOG_FORMAT", default: LogFormat.json)
         concurrency = try environment.int("ARMADA_CONCURRENCY", default: 8, in: 1...1000)
+        batchSize = try environment.int("ARMADA_BATCH_SIZE", default: 16, in: 1...500)
         shutdownDeadline = try environment.seconds("ARMADA_SHUTDOWN_DEADLINE_SECONDS", default: 25, in: 1...3600)
         retention = try environment.seconds("ARMADA_RETENTION_DAYS", default: 30, in: 1...3650) * 86_400
         crashAfterCommitOfType = environment.string("ARMADA_FAULT_CRASH_AFTER_COMMIT")

@@ -52,7 +52,8 @@ public enum WorkerProcess {
                         configuration: ConsumerConfiguration(
                             policy: try topology.policy(for: definition.queue), consumerName: definition.name,
                             concurrency: settings.concurrency, crashAfterCommitOfType: settings.crashAfterCommitOfType,
-                            crashAfterPrepareOfType: settings.crashAfterPrepareOfType, forwardUnhandled: definition.forwardUnhandled),
+                            crashAfterPrepareOfType: settings.crashAfterPrepareOfType, forwardUnhandled: definition.forwardUnhandled,
+                            batchSize: definition.batchSize ?? settings.batchSize),
                         consumerConnection: connection, publisher: publisher, pool: pool, handlers: definition.handlers, relay: relay,
                         logger: logger))
             }

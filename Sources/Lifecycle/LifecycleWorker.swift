@@ -24,7 +24,12 @@ public enum LifecycleWorker {
                 VPSExpiringSoon.self, VPSRenewalFailed.self, VPSSuspended.self, VPSRenewed.self, VPSTerminated.self, DestroyDroplet.self,
                 RequestDropletAction.self,
             ],
-            periodic: settings.schedule ? [Scheduler.job(pool: resources.pool, periodSeconds: settings.tickSeconds)] : [])
+            periodic: settings.schedule ? [Scheduler.job(pool: resources.pool, periodSeconds: settings.tickSeconds)] : [],
+            // Not yet: with a deep prefetch, a backlog of ticks (30 simulated days at once in the
+            // lifecycle load test) had a later tick's expiry handled before an earlier tick's
+            // 8 h reminder, which then found the order suspended and sent nothing. Until the
+            // reminder is robust to that order, lifecycle commands commit one by one.
+            batchSize: 1)
     }
 }
 

@@ -43,30 +43,99 @@ public enum AtomicPhase {
         let preparation = prepared
         do {
             return try await pool.transaction { connection in
-                guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
-                try connection.execute("SAVEPOINT handler")
-                var context = HandlerContext(
-                    connection: connection, logger: logger, time: time, attempt: attempt, correlationId: header.correlationId)
-                let outcome = try handler.run(body, preparation, &context)
-                switch outcome.kind {
-                case .done(let result):
-                    for write in context.keptOnRejection { try write(connection) }
-                    if let commandId = header.commandId { try Commands.succeed(commandId, result: result, on: connection) }
-                    return .applied(sent: context.sent)
-                case .rejected(let code, let message):
-                    // The refusal is the outcome: none of the handler's writes or sends stand,
-                    // but for those it asked to keep.
-                    try connection.execute("ROLLBACK TO SAVEPOINT handler")
-                    for write in context.keptOnRejection { try write(connection) }
-                    try Inbox.recordRejection(consumer: consumer, messageId: header.id, code: code, message: message, on: connection)
-                    if let commandId = header.commandId { try Commands.fail(commandId, code: code, message: message, on: connection) }
-                    return .rejected(code, message: message)
-                case .again(let after, let deadline, let reason):
+                let outcome = try phase(
+                    handler, body: body, header: header, consumer: consumer, attempt: attempt, time: time, preparation: preparation,
+                    logger: logger, on: connection)
+                if case .again(let after, let deadline, let reason) = outcome {
                     throw Again(after: after, deadline: deadline, reason: reason)
                 }
+                return outcome
             }
         } catch let again as Again {
             return .again(after: again.after, deadline: again.deadline, reason: again.reason)
+        }
+    }
+
+    /// One message's phase inside a transaction someone else opened and commits: claim the
+    /// inbox row, run the handler, record its outcome. On `.again` the caller must roll back
+    /// what this wrote (the inbox claim included). Without `handlerSavepoint` (a batch's fast
+    /// path) a rejection cannot roll back the handler's writes alone: it comes back as
+    /// `.rejected` with nothing recorded, and the caller must roll back and run it alone.
+    static func phase(
+        _ handler: AnyMessageHandler, body: [UInt8], header: EnvelopeHeader, consumer: String, attempt: Int, time: MessageTime,
+        preparation: (any Sendable)?, logger: Logger, handlerSavepoint: Bool = true, on connection: PGConnection
+    ) throws -> Outcome {
+        guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
+        if handlerSavepoint { try connection.execute("SAVEPOINT handler") }
+        var context = HandlerContext(
+            connection: connection, logger: logger, time: time, attempt: attempt, correlationId: header.correlationId)
+        let outcome = try handler.run(body, preparation, &context)
+        switch outcome.kind {
+        case .done(let result):
+            for write in context.keptOnRejection { try write(connection) }
+            if let commandId = header.commandId { try Commands.succeed(commandId, result: result, on: connection) }
+            return .applied(sent: context.sent)
+        case .rejected(let code, let message):
+            guard handlerSavepoint else { return .rejected(code, message: message) }
+            // The refusal is the outcome: none of the handler's writes or sends stand, but for
+            // those it asked to keep.
+            try connection.execute("ROLLBACK TO SAVEPOINT handler")
+            for write in context.keptOnRejection { try write(connection) }
+            try Inbox.recordRejection(consumer: consumer, messageId: header.id, code: code, message: message, on: connection)
+            if let commandId = header.commandId { try Commands.fail(commandId, code: code, message: message, on: connection) }
+            return .rejected(code, message: message)
+        case .again(let after, let deadline, let reason):
+            return .again(after: after, deadline: deadline, reason: reason)
+        }
+    }
+
+    /// A message of a batch (`runBatch`), decoded and ready.
+    struct BatchItem: Sendable {
+        var handler: AnyMessageHandler
+        var body: [UInt8]
+        var header: EnvelopeHeader
+        var attempt: Int
+        var runAt: Date
+        var logger: Logger
+    }
+
+    /// Why a batch was rolled back: the message at `index` did not simply take effect (it threw,
+    /// was rejected, or asked to wait), or the transaction itself failed (`index` nil).
+    struct BatchSplit: Error {
+        var index: Int?
+        var error: Error?
+    }
+
+    /// Several plain (non-preparing) messages in one transaction, committed once: one commit's
+    /// cost spread over the batch, and no savepoints on the way. All take effect (or were
+    /// duplicates), or nothing does: the first message that throws, is rejected or asks to wait
+    /// rolls the batch back, and `BatchSplit` says which, so the caller runs that one alone and
+    /// the others again without it.
+    static func runBatch(_ items: [BatchItem], consumer: String, pool: PostgresPool) async throws -> [Outcome] {
+        do {
+            return try await pool.transaction { connection in
+                var outcomes: [Outcome] = []
+                for (index, item) in items.enumerated() {
+                    let outcome: Outcome
+                    do {
+                        outcome = try phase(
+                            item.handler, body: item.body, header: item.header, consumer: consumer, attempt: item.attempt,
+                            time: MessageTime(now: item.header.occurredAt, runAt: item.runAt), preparation: nil, logger: item.logger,
+                            handlerSavepoint: false, on: connection)
+                    } catch {
+                        throw BatchSplit(index: index, error: error)
+                    }
+                    switch outcome {
+                    case .applied, .duplicate: outcomes.append(outcome)
+                    case .rejected, .again: throw BatchSplit(index: index, error: nil)
+                    }
+                }
+                return outcomes
+            }
+        } catch let split as BatchSplit {
+            throw split
+        } catch {
+            throw BatchSplit(index: nil, error: error)
         }
     }
 

@@ -3,6 +3,10 @@ import Foundation
 
 /// The runtime's Prometheus series, labelled by queue and message type.
 enum RuntimeMetrics {
+    /// Messages committed together by one group commit (only batches of two or more).
+    static let batchSize = Recorder(label: "armada_batch_messages")
+    /// Batches rolled back to run one message alone (it threw, was rejected or waits).
+    static let batchSplits = Counter(label: "armada_batch_splits_total")
     static func processed(_ queue: String, _ type: String) -> Counter {
         Counter(label: "armada_messages_processed_total", dimensions: [("queue", queue), ("type", type)])
     }

@@ -12,7 +12,8 @@ public struct ConsumerConfiguration: Sendable {
     public var policy: QueuePolicy
     /// The inbox's consumer name: a redelivered message is a no-op for the same consumer.
     public var consumerName: String
-    /// Handlers in flight at once in this process (also the prefetch).
+    /// Transactions (and calls out) in flight at once for this consumer; the prefetch is this
+    /// times `batchSize`.
     public var concurrency: Int
     /// Fault injection for the crash-between-commit-and-ack test: the process exits right
     /// after committing a message of this type, before acking it. Never set in production.
@@ -23,10 +24,14 @@ public struct ConsumerConfiguration: Sendable {
     /// Messages of no handled type that this rule names go on to another queue instead of the
     /// dead-letter queue (messages routed here by bindings that no longer exist).
     public var forwardUnhandled: ForwardRule?
+    /// Plain handlers' messages committed together, at most this many per transaction (group
+    /// commit); 1 commits each alone. Prefetch is `concurrency × batchSize`; handlers that call
+    /// out (`prepare`) still run at most `concurrency` at once.
+    public var batchSize: Int
 
     public init(
         policy: QueuePolicy, consumerName: String, concurrency: Int = 8, crashAfterCommitOfType: String? = nil,
-        crashAfterPrepareOfType: String? = nil, forwardUnhandled: ForwardRule? = nil
+        crashAfterPrepareOfType: String? = nil, forwardUnhandled: ForwardRule? = nil, batchSize: Int = 1
     ) {
         self.policy = policy
         self.consumerName = consumerName
@@ -34,6 +39,7 @@ public struct ConsumerConfiguration: Sendable {
         self.crashAfterCommitOfType = crashAfterCommitOfType
         self.crashAfterPrepareOfType = crashAfterPrepareOfType
         self.forwardUnhandled = forwardUnhandled
+        self.batchSize = max(1, batchSize)
     }
 }
 
@@ -70,6 +76,9 @@ public final class QueueConsumer: Service, Sendable {
     private let handlers: [String: AnyMessageHandler]
     private let relay: OutboxRelay?
     private let logger: Logger
+    private let groupCommit: GroupCommit?
+    /// Runs of handlers that call out, at most `concurrency` at once whatever the prefetch.
+    private let preparing: AsyncLimit
 
     /// - Parameters:
     ///   - consumerConnection: the connection deliveries arrive on and acks go out on.
@@ -91,12 +100,22 @@ public final class QueueConsumer: Service, Sendable {
         var logger = logger
         logger[metadataKey: "queue"] = "\(configuration.policy.name)"
         self.logger = logger
+        groupCommit =
+            configuration.batchSize > 1
+            ? GroupCommit(
+                maxBatch: configuration.batchSize, maxRunning: configuration.concurrency, consumer: configuration.consumerName, pool: pool)
+            : nil
+        preparing = AsyncLimit(permits: configuration.concurrency)
     }
 
     public func run() async throws {
         let subscription = consumerConnection.subscribe(
-            queue: configuration.policy.name, prefetch: UInt16(clamping: configuration.concurrency))
-        logger.info("consuming", metadata: ["concurrency": "\(configuration.concurrency)", "types": "\(handlers.keys.sorted())"])
+            queue: configuration.policy.name, prefetch: UInt16(clamping: configuration.concurrency * configuration.batchSize))
+        logger.info(
+            "consuming",
+            metadata: [
+                "concurrency": "\(configuration.concurrency)", "batch": "\(configuration.batchSize)", "types": "\(handlers.keys.sorted())",
+            ])
         await withGracefulShutdownHandler {
             // Prefetch bounds how many deliveries are in flight, so one task per delivery is bounded too.
             await withDiscardingTaskGroup { group in
@@ -151,16 +170,26 @@ public final class QueueConsumer: Service, Sendable {
         let started = ContinuousClock.now
         let runAt = Date()
         do {
-            let outcome = try await AtomicPhase.run(
-                handler, body: delivery.body, header: header, consumer: configuration.consumerName, attempt: attempt, runAt: runAt,
-                pool: pool, logger: logger,
-                afterPrepare: { [configuration] in
-                    if configuration.crashAfterPrepareOfType == header.type {
-                        logger.critical("fault injection: exiting between the outside call and the commit")
-                        // As abruptly as a kill: no exit handlers (exit() can wait on threads still at work).
-                        _exit(87)
-                    }
-                })
+            let outcome: AtomicPhase.Outcome
+            if let groupCommit, handler.prepare == nil {
+                outcome = try await groupCommit.submit(
+                    AtomicPhase.BatchItem(
+                        handler: handler, body: delivery.body, header: header, attempt: attempt, runAt: runAt, logger: logger)
+                ).get()
+            } else {
+                outcome = try await preparing.run {
+                    try await AtomicPhase.run(
+                        handler, body: delivery.body, header: header, consumer: configuration.consumerName, attempt: attempt,
+                        runAt: runAt, pool: pool, logger: logger,
+                        afterPrepare: { [configuration] in
+                            if configuration.crashAfterPrepareOfType == header.type {
+                                logger.critical("fault injection: exiting between the outside call and the commit")
+                                // As abruptly as a kill: no exit handlers (exit() can wait on threads still at work).
+                                _exit(87)
+                            }
+                        })
+                }
+            }
             if configuration.crashAfterCommitOfType == header.type {
                 logger.critical("fault injection: exiting between commit and ack")
                 exit(86)

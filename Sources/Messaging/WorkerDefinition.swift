@@ -16,10 +16,15 @@ public struct WorkerDefinition: Sendable {
     public var periodic: [PeriodicJob]
     /// Unhandled types to pass on to another queue rather than dead-letter (`ForwardRule`).
     public var forwardUnhandled: ForwardRule?
+    /// Group commit for this worker's plain handlers: nil takes the process's
+    /// `ARMADA_BATCH_SIZE`; 1 turns it off (and keeps the prefetch at the concurrency), for
+    /// workers whose handlers mostly call out, where a deep prefetch would only hoard messages
+    /// other processes could take.
+    public var batchSize: Int?
 
     public init(
         name: String, queue: String, handlers: [AnyMessageHandler], publishes: [any MessageBody.Type] = [],
-        periodic: [PeriodicJob] = [], forwardUnhandled: ForwardRule? = nil
+        periodic: [PeriodicJob] = [], forwardUnhandled: ForwardRule? = nil, batchSize: Int? = nil
     ) {
         self.name = name
         self.queue = queue
@@ -27,6 +32,7 @@ public struct WorkerDefinition: Sendable {
         self.publishes = publishes
         self.periodic = periodic
         self.forwardUnhandled = forwardUnhandled
+        self.batchSize = batchSize
     }
 
     /// Every message type this worker consumes or publishes.

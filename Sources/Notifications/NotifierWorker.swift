@@ -71,7 +71,7 @@ public enum NotifierWorker {
                     AnyMessageHandler(
                         SendEmailHandler(
                             run: try run("armada.email"), smtp: settings.smtp, from: settings.smtpFrom, fromName: settings.brand))
-                ], forwardUnhandled: .init(typePrefix: "event.", queue: "armada.notifications")),
+                ], forwardUnhandled: .init(typePrefix: "event.", queue: "armada.notifications"), batchSize: 1),
             WorkerDefinition(
                 name: "\(name).telegram", queue: "armada.telegram",
                 handlers: [
@@ -79,7 +79,7 @@ public enum NotifierWorker {
                         SendTelegramHandler(
                             run: try run("armada.telegram"), telegram: settings.telegram,
                             pacing: TelegramPacing(spacing: 1 / settings.telegramPerSecond)))
-                ], forwardUnhandled: .init(typePrefix: "event.", queue: "armada.notifications")),
+                ], forwardUnhandled: .init(typePrefix: "event.", queue: "armada.notifications"), batchSize: 1),
         ]
     }
 }

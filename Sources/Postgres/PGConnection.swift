@@ -9,10 +9,18 @@ public enum IsolationLevel: String, Sendable {
 }
 
 /// One libpq connection. Not thread-safe and not `Sendable`: `PostgresPool` confines each to a
-/// serial dispatch queue. Every statement is parameterized (`PQexecParams`); SQL is never built
-/// from values.
+/// serial dispatch queue. Every statement is parameterized (prepared once per connection, then
+/// `PQexecPrepared`); SQL is never built from values.
 public final class PGConnection {
     private let handle: OpaquePointer
+    /// Statements with parameters prepared on this connection, by SQL text: parsed and planned
+    /// once, then only bound and executed (`PQexecPrepared`). Bounded, for SQL that varies.
+    private var prepared: [String: String] = [:]
+    private var preparedCount = 0
+    private static let preparedLimit = 512
+    /// `ARMADA_PG_PREPARED=off` runs every statement unprepared: for a transaction-mode pooler in
+    /// front of PostgreSQL (PgBouncer before 1.21) that cannot keep a session's statements.
+    static let prepares = ProcessInfo.processInfo.environment["ARMADA_PG_PREPARED"] != "off"
 
     /// Connects with a `postgresql://` URL or a `key=value` conninfo; an empty string uses the
     /// standard `PG*` environment variables. Sessions run in UTC.
@@ -50,9 +58,41 @@ public final class PGConnection {
     @discardableResult
     public func query(_ sql: String, parameters: [any PostgresEncodable]) throws -> PostgresRows {
         let texts = parameters.map(\.postgresText)
-        let result: OpaquePointer? = texts.withOptionalCStrings { pointers in
-            PQexecParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0)
+        if Self.prepares, !texts.isEmpty, let name = try statement(for: sql, parameterCount: texts.count) {
+            do {
+                return try run(sql) { handle in
+                    texts.withOptionalCStrings { pointers in PQexecPrepared(handle, name, Int32(texts.count), pointers, nil, nil, 0) }
+                }
+            } catch let error as PostgresError where error.sqlState == "0A000" || error.sqlState == "26000" {
+                // A table changed under a prepared plan ("cached plan must not change result
+                // type"), or a statement is gone: forget them all. Inside a transaction the error
+                // stands (retriable: the rerun prepares anew); alone, run it unprepared now.
+                prepared = [:]
+                guard PQtransactionStatus(handle) != PQTRANS_INERROR else { throw error }
+            }
         }
+        return try run(sql) { handle in
+            texts.withOptionalCStrings { pointers in PQexecParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0) }
+        }
+    }
+
+    /// The prepared statement for `sql`, preparing it on first use; nil once the cache is full.
+    private func statement(for sql: String, parameterCount: Int) throws -> String? {
+        if let name = prepared[sql] { return name }
+        guard prepared.count < Self.preparedLimit else { return nil }
+        preparedCount += 1
+        let name = "armada_\(preparedCount)"
+        guard let result = PQprepare(handle, name, sql, Int32(parameterCount), nil) else {
+            throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw error(from: result) }
+        prepared[sql] = name
+        return name
+    }
+
+    private func run(_ sql: String, _ send: (OpaquePointer) -> OpaquePointer?) throws -> PostgresRows {
+        let result = send(handle)
         guard let result else {
             throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
         }

@@ -45,6 +45,9 @@ public struct PostgresError: Error, Sendable, RetryClassifiable, CustomStringCon
         guard let sqlState else { return false }
         return sqlState.hasPrefix("08") || sqlState.hasPrefix("53") || sqlState.hasPrefix("57P")
             || ["55P03", "25006", "57014"].contains(sqlState)
+            // A prepared statement whose table changed under it, or gone: the connection forgot
+            // it (PGConnection), so the transaction run again prepares it anew.
+            || sqlState == "26000" || (sqlState == "0A000" && message.contains("cached plan"))
     }
 
     public var description: String {

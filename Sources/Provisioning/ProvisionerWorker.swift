@@ -38,7 +38,9 @@ public enum ProvisionerWorker {
                 OrphanSweep.job(
                     pool: resources.pool, gateway: gateway, productTag: settings.productTag, every: settings.orphanSweepInterval,
                     minimumAge: 900),
-            ])
+            ],
+            // Most of its messages call DigitalOcean or wait for it: no group commit, no deep prefetch.
+            batchSize: 1)
     }
 }
 

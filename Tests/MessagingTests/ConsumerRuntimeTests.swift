@@ -311,4 +311,55 @@ struct ConsumerRuntimeTests {
         _ = try? await fixture.probe.perform { try $0.deleteQueue(followQueue) }
         await fixture.stop()
     }
+
+    @Test(
+        "group commit: many messages share a transaction; one that throws, is rejected or waits is split off and the rest take effect once")
+    func groupCommit() async throws {
+        let transactions = Shared<[String: Int64]>([:])
+        let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 2, batchSize: 16, startConsuming: false) {
+            message, context, invocation in
+            let key = message.data.key
+            let transaction: Int64 = try context.connection.query("SELECT txid_current() AS t").first!.decode("t")
+            try recordEffect(message, context)
+            if key.hasPrefix("boom") { throw UndecodableMessage(reason: "this message cannot be handled") }
+            if key.hasPrefix("rule") { return .rejected(ErrorCode("RULE_BROKEN"), "refused") }
+            if key.hasPrefix("later"), invocation == 1 {
+                return .again(after: .seconds(1), until: Date().addingTimeInterval(60), because: "not yet")
+            }
+            transactions.update { $0[key] = transaction }
+            return .done
+        }
+        let run = TestEnvironment.unique("batch")
+        var keys: [String] = []
+        for index in 0..<48 {
+            let kind = index % 12 == 3 ? "boom" : index % 12 == 7 ? "rule" : index % 12 == 9 ? "later" : "ok"
+            keys.append("\(kind)-\(run)-\(index)")
+        }
+        for key in keys { _ = try await fixture.send(key) }
+        // Everything is waiting in the queue before the consumer starts: its first batches are full.
+        fixture.start()
+        let good = keys.filter { $0.hasPrefix("ok") || $0.hasPrefix("later") }
+        let allApplied = await eventually(timeout: .seconds(30)) {
+            var applied = 0
+            for key in good where (try? await fixture.effects(key)) == 1 { applied += 1 }
+            return applied == good.count
+        }
+        #expect(allApplied, "every good message took effect")
+        for key in good { #expect(try await fixture.effects(key) == 1, "\(key) once") }
+        for key in keys where key.hasPrefix("boom") || key.hasPrefix("rule") {
+            #expect(try await fixture.effects(key) == 0, "\(key): its writes rolled back, its batch-mates' stand")
+        }
+        let dead = await eventually(timeout: .seconds(20)) { (try? await fixture.depth(fixture.policy.deadLetterQueue)) == 4 }
+        #expect(dead, "the four that throw are dead-lettered")
+        let consumer = fixture.consumerName
+        let rejected = try await fixture.pool.withConnection { connection in
+            try connection.query("SELECT count(*)::int AS n FROM inbox WHERE consumer = $1 AND outcome = 'failed'", consumer).first!.decode(
+                "n", as: Int.self)
+        }
+        #expect(rejected == 4, "each rejection recorded with its inbox row")
+        // Committed together: fewer transactions than messages.
+        let distinct = Set(keys.filter { $0.hasPrefix("ok") }.compactMap { transactions.value[$0] }).count
+        #expect(distinct < keys.filter { $0.hasPrefix("ok") }.count / 2, "\(distinct) transactions for the ok messages")
+        await fixture.stop()
+    }
 }

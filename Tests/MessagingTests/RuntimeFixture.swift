@@ -67,7 +67,7 @@ final class RuntimeFixture: Sendable {
     /// - Parameter concurrency: 1 makes the consumer take messages one at a time, in queue order,
     ///   so a sentinel sent after a message is handled after it.
     init(
-        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2], concurrency: Int = 4, startConsuming: Bool = true,
+        maxAttempts: Int = 3, delayTiersSeconds: [Int] = [1, 2], concurrency: Int = 4, batchSize: Int = 1, startConsuming: Bool = true,
         script: @escaping @Sendable (Envelope<RuntimeCommand>, inout HandlerContext, Int) throws -> HandlerOutcome
     ) async throws {
         let queue = TestEnvironment.unique("test.runtime")
@@ -97,7 +97,8 @@ final class RuntimeFixture: Sendable {
         relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
         let handler = ScriptedHandler(invocations: invocations, script: script)
         consumer = QueueConsumer(
-            configuration: ConsumerConfiguration(policy: policy, consumerName: "runtime-tests-\(queue)", concurrency: concurrency),
+            configuration: ConsumerConfiguration(
+                policy: policy, consumerName: "runtime-tests-\(queue)", concurrency: concurrency, batchSize: batchSize),
             consumerConnection: consumerConnection, publisher: publisher, pool: pool, handlers: [AnyMessageHandler(handler)],
             relay: nil, logger: logger)
         if startConsuming { start() }

@@ -89,6 +89,14 @@ seed() {
           FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $N) AS n) AS s"
 }
 credited() { sql -c "SELECT count(*) FROM deposits WHERE reference LIKE '$1%' AND status = 'PAID'"; }
+# Waits until all N of a run are credited; gives up (and fails the harness) after 10 minutes.
+await_credited() {
+  local deadline=$(( $(date +%s) + 600 ))
+  while [ "$(credited "$1")" -lt "$N" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { log "only $(credited "$1") of $N credited for $1 after 10 minutes"; exit 1; }
+    sleep 0.2
+  done
+}
 # Credits per second between the first and the last credit (the deposits' update times), so a
 # worker's start-up counts for neither Armada nor the peer.
 drain_rate() {
@@ -121,7 +129,7 @@ for processes in "${PROCESSES[@]}"; do
     if [ "$CAPTURED" -eq 0 ]; then sql -c "SELECT pg_stat_statements_reset()" >/dev/null; fi
     start_workers "$processes"
     [ -z "$RSS_IDLE" ] && RSS_IDLE=$(rss_mb "${WORKERS[0]}")
-    while [ "$(credited "$prefix")" -lt "$N" ]; do sleep 0.2; done
+    await_credited "$prefix"
     [ -z "$RSS_AFTER" ] && RSS_AFTER=$(rss_mb "${WORKERS[0]}")
     rate=$(drain_rate "$prefix")
     rates+=("$rate")
@@ -156,7 +164,7 @@ for run in $(seq 1 "$RUNS"); do
   WORKERS+=($!)
   (cd Deploy/bench/peer && exec "$VENV/bin/python" celery_credit.py relay >>"$OUT/celery-relay.log" 2>&1) &
   WORKERS+=($!)
-  while [ "$(credited "$prefix")" -lt "$N" ]; do sleep 0.2; done
+  await_credited "$prefix"
   rate=$(drain_rate "$prefix")
   CELERY+=("$rate")
   echo "{\"peer\": \"celery\", \"run\": $run, \"callbacks\": $N, \"perSecond\": $rate}" >> "$OUT/payments.jsonl"

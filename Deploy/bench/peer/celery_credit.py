@@ -102,7 +102,10 @@ def produce(prefix, count):
     raw = ('{"reference":"%s","merchant_ref":"DEP-X","payment_method":"BRI Virtual Account","payment_method_code":"BRIVA",'
            '"total_amount":154250,"fee_merchant":0,"fee_customer":4250,"total_fee":4250,"amount_received":150000,'
            '"is_closed_payment":1,"status":"PAID","paid_at":1764058530,"note":null}')
-    with app.producer_or_acquire() as producer:
+    # Publisher confirms, and the connection closed before the process ends: without them the
+    # last publishes can still sit in a buffer when the producer exits, and are lost.
+    app.conf.broker_transport_options = {"confirm_publish": True}
+    with app.connection_for_write() as connection, connection.Producer() as producer:
         for n in range(1, count + 1):
             reference = f"{prefix}{n}"
             message_id = str(uuid.uuid5(NAMESPACE, "tripay-callback|" + reference + "|PAID"))

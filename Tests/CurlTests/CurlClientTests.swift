@@ -65,7 +65,7 @@ struct CurlClientTests {
 
     @Test("a MIME message with text and HTML parts is delivered over SMTP")
     func smtp() async throws {
-        let (sink, port, maildir) = try await Peers.smtpSink()
+        let (sink, port, maildir) = try await Peers.armadaSMTPSink()
         defer { sink.signal(SIGKILL) }
         let message = MailMessage(
             from: "billing@armada.test", fromName: "Armada", to: ["budi@example.test"], subject: "Deposit Rp 150.000 diterima ✓",
@@ -75,9 +75,7 @@ struct CurlClientTests {
 
         var stored: String?
         let arrived = await eventually(timeout: .seconds(10)) {
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: maildir + "/new")) ?? []
-            guard let file = files.first else { return false }
-            stored = try? String(contentsOfFile: maildir + "/new/" + file, encoding: .utf8)
+            stored = Peers.sinkMessages(maildir).first
             return stored != nil
         }
         #expect(arrived)

@@ -16,29 +16,6 @@ public enum Peers {
         return (process, "http://127.0.0.1:\(port)")
     }
 
-    /// Starts an aiosmtpd sink that stores each message as a file in a fresh maildir.
-    public static func smtpSink() async throws -> (ChildProcess, port: Int, maildir: String) {
-        // A free port can be taken by another process before the sink binds it: try another.
-        var failure: Error?
-        for _ in 0..<3 {
-            do { return try await smtpSinkOnce() } catch { failure = error }
-        }
-        throw failure!
-    }
-
-    static func smtpSinkOnce() async throws -> (ChildProcess, port: Int, maildir: String) {
-        let maildir = NSTemporaryDirectory() + "armada-mail-\(UUID().uuidString)"
-        let port = freePort()
-        let log = maildir + ".log"
-        // Debian's aiosmtpd is installed for /usr/bin/python3, not for another python3 on PATH.
-        let process = try ChildProcess(
-            "/usr/bin/python3", ["-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir],
-            logPath: log)
-        let listening = await eventually(timeout: .seconds(10)) { process.isRunning && canConnect(port: port) }
-        guard listening, process.isRunning else { throw TestFailure("SMTP sink did not start: \(process.log)") }
-        return (process, port, maildir)
-    }
-
     public static func canConnect(port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
@@ -119,11 +96,22 @@ extension Peers {
     /// Starts `Deploy/local/smtp-sink.py` (aiosmtpd) on `port` (a free one by default), storing
     /// each message in `maildir/new`. Recipients whose local part starts with `reject` get 550,
     /// `tempfail` 451.
-    public static func armadaSMTPSink(port: Int = freePort(), maildir: String? = nil) async throws -> (
+    /// A free port can be taken by another process before the sink binds it: without a port of
+    /// the caller's, another is tried.
+    public static func armadaSMTPSink(port: Int? = nil, maildir: String? = nil) async throws -> (
         ChildProcess, port: Int, maildir: String
     ) {
+        var failure: Error?
+        for _ in 0..<(port == nil ? 3 : 1) {
+            do { return try await armadaSMTPSinkOnce(port: port ?? freePort(), maildir: maildir) } catch { failure = error }
+        }
+        throw failure!
+    }
+
+    static func armadaSMTPSinkOnce(port: Int, maildir: String?) async throws -> (ChildProcess, port: Int, maildir: String) {
         let maildir = maildir ?? NSTemporaryDirectory() + "armada-sink-\(UUID().uuidString)"
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("Deploy/local/smtp-sink.py").path
+        // Debian's aiosmtpd is installed for /usr/bin/python3, not for another python3 on PATH.
         let process = try ChildProcess(
             "/usr/bin/python3", ["-u", script, "--host", "127.0.0.1", "--port", "\(port)", "--maildir", maildir],
             logPath: maildir + "-\(UUID().uuidString.prefix(4)).log")

@@ -41,10 +41,11 @@ public struct DigitalOceanGateway: Sendable {
     ) async throws -> Value {
         let id = account.id
         let (budget, window) = (perMinute, window)
+        // A token that cannot be opened (another key, a damaged row) spends no call of the budget.
+        let token = try sealer.open(account.sealedToken)
         if let until = try await pool.withConnection({ try DOAccounts.takeCall(id, perMinute: budget, window: window, on: $0) }) {
             throw CallWait(until: until)
         }
-        let token = try sealer.open(account.sealedToken)
         do {
             let reply = try await operation(client, token)
             let reading = reply.rateLimit

@@ -82,8 +82,11 @@ start_workers() {
 rss_mb() { ps -o rss= -p "$1" | awk '{ printf "%.1f", $1 / 1024 }'; }
 median() { python3 -c "import statistics,sys; v=sorted(float(x) for x in sys.argv[1:]); print(f'{statistics.median(v):.0f} ({v[0]:.0f}–{v[-1]:.0f})')" "$@"; }
 
-# N PENDING deposits of 150,000 + 4,250 fee, one customer each, references <prefix>1…<prefix>N.
+# N PENDING deposits of 150,000 + 4,250 fee, one customer each, references <prefix>1…<prefix>N;
+# each customer has a wallet already (an earlier top-up or the welcome bonus made it), as most
+# customers who top up do.
 seed() {
+  sql -c "INSERT INTO wallets (customer_id) SELECT 'bench-$1-' || n FROM generate_series(1, $N) AS n"
   sql -c "INSERT INTO deposits (id, customer_id, amount, fee, total_amount, method, reference, merchant_ref, expires_at, status)
           SELECT id, 'bench-$1-' || n, 150000, 4250, 154250, 'BRIVA', '$1' || n, 'DEP-' || id, now() + interval '1 day', 'PENDING'
           FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $N) AS n) AS s"

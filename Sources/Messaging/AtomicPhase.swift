@@ -61,11 +61,18 @@ public enum AtomicPhase {
     /// what this wrote (the inbox claim included). Without `handlerSavepoint` (a batch's fast
     /// path) a rejection cannot roll back the handler's writes alone: it comes back as
     /// `.rejected` with nothing recorded, and the caller must roll back and run it alone.
+    ///
+    /// A batch claims its inbox rows beforehand (`claimed`) and collects the messages its
+    /// handlers send in `outbox`, written once before its commit; alone, the run claims its row
+    /// and writes what it sent itself.
     static func phase(
         _ handler: AnyMessageHandler, body: [UInt8], header: EnvelopeHeader, consumer: String, attempt: Int, time: MessageTime,
-        preparation: (any Sendable)?, logger: Logger, handlerSavepoint: Bool = true, on connection: PGConnection
+        preparation: (any Sendable)?, logger: Logger, handlerSavepoint: Bool = true, claimed: Bool = false,
+        outbox: Outbox.Collector? = nil, on connection: PGConnection
     ) throws -> Outcome {
-        guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
+        if !claimed {
+            guard try Inbox.claim(consumer: consumer, header: header, on: connection) else { return .duplicate }
+        }
         if handlerSavepoint { try connection.execute("SAVEPOINT handler") }
         var context = HandlerContext(
             connection: connection, logger: logger, time: time, attempt: attempt, correlationId: header.correlationId)
@@ -73,6 +80,11 @@ public enum AtomicPhase {
         switch outcome.kind {
         case .done(let result):
             for write in context.keptOnRejection { try write(connection) }
+            if let outbox {
+                outbox.pending.append(contentsOf: context.outgoing)
+            } else {
+                try Outbox.enqueue(context.outgoing, on: connection)
+            }
             if let commandId = header.commandId { try Commands.succeed(commandId, result: result, on: connection) }
             return .applied(sent: context.sent)
         case .rejected(let code, let message):
@@ -114,14 +126,22 @@ public enum AtomicPhase {
     static func runBatch(_ items: [BatchItem], consumer: String, pool: PostgresPool) async throws -> [Outcome] {
         do {
             return try await pool.transaction { connection in
+                // One statement claims every message's inbox row, one writes everything sent.
+                var unclaimed = try Inbox.claimAll(consumer: consumer, headers: items.map(\.header), on: connection)
+                let outbox = Outbox.Collector()
                 var outcomes: [Outcome] = []
                 for (index, item) in items.enumerated() {
+                    // A message twice in a batch takes effect at its first place.
+                    guard unclaimed.remove(item.header.id) != nil else {
+                        outcomes.append(.duplicate)
+                        continue
+                    }
                     let outcome: Outcome
                     do {
                         outcome = try phase(
                             item.handler, body: item.body, header: item.header, consumer: consumer, attempt: item.attempt,
                             time: MessageTime(now: item.header.occurredAt, runAt: item.runAt), preparation: nil, logger: item.logger,
-                            handlerSavepoint: false, on: connection)
+                            handlerSavepoint: false, claimed: true, outbox: outbox, on: connection)
                     } catch {
                         throw BatchSplit(index: index, error: error)
                     }
@@ -130,6 +150,7 @@ public enum AtomicPhase {
                     case .rejected, .again: throw BatchSplit(index: index, error: nil)
                     }
                 }
+                try Outbox.enqueue(outbox.pending, on: connection)
                 return outcomes
             }
         } catch let split as BatchSplit {

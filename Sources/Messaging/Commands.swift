@@ -60,7 +60,8 @@ public enum Commands {
     }
 
     static func succeed(_ id: UUID, result: String?, on connection: PGConnection) throws {
-        try connection.execute(
+        // Nothing reads its row count: sent with the commit (or the next statement).
+        try connection.executeLater(
             """
             UPDATE commands SET status = 'succeeded', result = $2::jsonb, error_code = NULL, error_message = NULL, completed_at = now()
             WHERE id = $1 AND status <> 'succeeded'

@@ -11,6 +11,19 @@ public enum Inbox {
             consumer, header.id, header.type) == 1
     }
 
+    /// Claims the rows of several messages in one statement; returns the ids claimed now (the
+    /// others took effect before, or appear twice in `headers`).
+    static func claimAll(consumer: String, headers: [EnvelopeHeader], on connection: PGConnection) throws -> Set<UUID> {
+        let rows = try connection.query(
+            """
+            INSERT INTO inbox (consumer, message_id, message_type)
+            SELECT $1, id, type FROM unnest($2::uuid[], $3::text[]) AS message (id, type)
+            ON CONFLICT DO NOTHING RETURNING message_id
+            """,
+            consumer, PostgresArray(headers.map(\.id)), PostgresArray(headers.map(\.type)))
+        return Set(try rows.map { try $0.decode("message_id", as: UUID.self) })
+    }
+
     static func recordRejection(consumer: String, messageId: UUID, code: ErrorCode, message: String, on connection: PGConnection) throws {
         try connection.execute(
             "UPDATE inbox SET outcome = 'failed', error_code = $3, error_message = $4 WHERE consumer = $1 AND message_id = $2",

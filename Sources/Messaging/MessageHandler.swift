@@ -60,7 +60,9 @@ public struct HandlerContext {
     /// Failed runs before this one (0 on the first delivery).
     public let attempt: Int
     public let correlationId: String?
-    var sent = 0
+    /// Messages sent so far, written to the outbox when the run takes effect.
+    var outgoing: [Outbox.Pending] = []
+    var sent: Int { outgoing.count }
     var keptOnRejection: [(PGConnection) throws -> Void] = []
 
     public var now: Date { time.now }
@@ -83,9 +85,8 @@ public struct HandlerContext {
     /// Sends a follow-up message once this transaction commits (through the outbox). Its
     /// `occurredAt` is this message's time; its id must be derived from the business fact.
     public mutating func send<Body: MessageBody>(_ body: Body, id: UUID, correlationId: String? = nil) throws {
-        try Outbox.enqueue(
-            Envelope(id: id, data: body, occurredAt: now, correlationId: correlationId ?? self.correlationId), on: connection)
-        sent += 1
+        outgoing.append(
+            try Outbox.Pending(Envelope(id: id, data: body, occurredAt: now, correlationId: correlationId ?? self.correlationId)))
     }
 }
 

@@ -10,12 +10,49 @@ public enum Outbox {
     public static func enqueue<Body: MessageBody>(_ envelope: Envelope<Body>, on connection: PGConnection) throws {
         let body = String(decoding: try envelope.encoded(), as: UTF8.self)
         // The id is derived from the business fact, so writing it twice is writing it once.
-        try connection.execute(
+        // Nothing reads its row count: sent with the commit (or the next statement).
+        try connection.executeLater(
             """
             INSERT INTO outbox (message_id, exchange, routing_key, message_type, body)
             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING
             """,
             envelope.id, Body.exchange, Body.messageType, Body.messageType, body)
+    }
+
+    /// A message a handler sent, written to the outbox with the others of its transaction.
+    struct Pending: Sendable {
+        var messageId: UUID
+        var exchange: String
+        var type: String
+        var body: String
+
+        init<Body: MessageBody>(_ envelope: Envelope<Body>) throws {
+            messageId = envelope.id
+            exchange = Body.exchange
+            type = Body.messageType
+            body = String(decoding: try envelope.encoded(), as: UTF8.self)
+        }
+    }
+
+    /// The messages a batch's handlers sent, gathered for one write before its commit.
+    final class Collector {
+        var pending: [Pending] = []
+    }
+
+    /// Writes a transaction's sent messages in one statement, in the order sent, queued to go
+    /// with the commit (`executeLater`): no round trip of its own.
+    static func enqueue(_ pending: [Pending], on connection: PGConnection) throws {
+        guard !pending.isEmpty else { return }
+        try connection.executeLater(
+            """
+            INSERT INTO outbox (message_id, exchange, routing_key, message_type, body)
+            SELECT id, exchange, type, type, body FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+                AS message (id, exchange, type, body, position)
+            ORDER BY position
+            ON CONFLICT (message_id) DO NOTHING
+            """,
+            PostgresArray(pending.map(\.messageId)), PostgresArray(pending.map(\.exchange)), PostgresArray(pending.map(\.type)),
+            PostgresArray(pending.map(\.body)))
     }
 
     struct Row: Sendable {

@@ -17,6 +17,10 @@ public final class PGConnection {
     /// once, then only bound and executed (`PQexecPrepared`). Bounded, for SQL that varies.
     private var prepared: [String: String] = [:]
     private var preparedCount = 0
+    /// Statements queued by `executeLater`, sent with the next statement in one round trip.
+    private var deferred: [(sql: String, texts: [String?])] = []
+    /// Set when a pipeline could not be left cleanly: the connection is then not reused.
+    private var broken = false
     private static let preparedLimit = 512
     /// `ARMADA_PG_PREPARED=off` runs every statement unprepared: for a transaction-mode pooler in
     /// front of PostgreSQL (PgBouncer before 1.21) that cannot keep a session's statements.
@@ -47,7 +51,7 @@ public final class PGConnection {
     }
 
     /// False once the connection broke; the pool then replaces it.
-    public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+    public var isHealthy: Bool { !broken && PQstatus(handle) == CONNECTION_OK }
 
     /// Runs one statement with parameters `$1…$n` and returns its rows.
     @discardableResult
@@ -58,6 +62,15 @@ public final class PGConnection {
     @discardableResult
     public func query(_ sql: String, parameters: [any PostgresEncodable]) throws -> PostgresRows {
         let texts = parameters.map(\.postgresText)
+        if !deferred.isEmpty {
+            // A rollback undoes what was queued anyway (a savepoint's statement sent everything
+            // queued before it), so the queue is dropped rather than sent.
+            if sql.hasPrefix("ROLLBACK") {
+                deferred.removeAll()
+            } else {
+                return try pipeline(sql, texts)
+            }
+        }
         if Self.prepares, !texts.isEmpty, let name = try statement(for: sql, parameterCount: texts.count) {
             do {
                 return try run(sql) { handle in
@@ -74,6 +87,83 @@ public final class PGConnection {
         return try run(sql) { handle in
             texts.withOptionalCStrings { pointers in PQexecParams(handle, sql, Int32(texts.count), nil, pointers, nil, nil, 0) }
         }
+    }
+
+    /// Queues a write whose rows and row count nobody reads, inside a transaction: it is sent
+    /// with the next statement (the commit at the latest) in one round trip (libpq pipeline
+    /// mode). Its error, if any, is thrown by that next statement, and the transaction rolls
+    /// back as for any error. Outside a transaction it runs at once.
+    public func executeLater(_ sql: String, _ parameters: any PostgresEncodable...) throws {
+        guard PQtransactionStatus(handle) == PQTRANS_INTRANS else {
+            try query(sql, parameters: parameters)
+            return
+        }
+        deferred.append((sql, parameters.map(\.postgresText)))
+    }
+
+    /// Statements waiting for the next round trip (tests).
+    public var queuedStatements: Int { deferred.count }
+
+    /// Sends the queued statements and `sql` in one pipeline, one sync; returns `sql`'s rows.
+    /// The first error among them is thrown (what follows it is skipped by the server, as in a
+    /// transaction after an error).
+    private func pipeline(_ sql: String, _ texts: [String?]) throws -> PostgresRows {
+        let statements = deferred + [(sql: sql, texts: texts)]
+        deferred.removeAll()
+        // Prepared first (once per connection), outside the pipeline.
+        var names: [String?] = []
+        for statement in statements {
+            names.append(
+                Self.prepares && !statement.texts.isEmpty
+                    ? try self.statement(for: statement.sql, parameterCount: statement.texts.count) : nil
+            )
+        }
+        guard PQenterPipelineMode(handle) == 1 else { throw PostgresError(kind: .connection, message: Self.errorMessage(handle)) }
+        var sent = 0
+        for (statement, name) in zip(statements, names) {
+            let accepted = statement.texts.withOptionalCStrings { pointers in
+                if let name {
+                    return PQsendQueryPrepared(handle, name, Int32(statement.texts.count), pointers, nil, nil, 0)
+                }
+                return PQsendQueryParams(handle, statement.sql, Int32(statement.texts.count), nil, pointers, nil, nil, 0)
+            }
+            guard accepted == 1 else { break }
+            sent += 1
+        }
+        let synced = PQpipelineSync(handle) == 1
+        var firstError: PostgresError?
+        var rows = PostgresRows(columns: [], values: [], affectedRows: 0)
+        if sent < statements.count || !synced {
+            firstError = PostgresError(kind: .connection, message: Self.errorMessage(handle))
+            broken = true
+        }
+        // Each statement's result, then the sync's.
+        var index = 0
+        while synced, index < sent {
+            guard let result = PQgetResult(handle) else {
+                index += 1
+                continue
+            }
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+                if index == statements.count - 1 { rows = Self.rows(of: result) }
+            case PGRES_PIPELINE_ABORTED:
+                break
+            default:
+                let error = error(from: result)
+                if error.sqlState == "0A000" || error.sqlState == "26000" { prepared = [:] }
+                if firstError == nil { firstError = error }
+            }
+        }
+        while synced, let result = PQgetResult(handle) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        if PQexitPipelineMode(handle) != 1 { broken = true }
+        if let firstError { throw firstError }
+        return rows
     }
 
     /// The prepared statement for `sql`, preparing it on first use; nil once the cache is full.
@@ -114,6 +204,7 @@ public final class PGConnection {
     /// Runs a script of several statements without parameters (`PQexec`). Only for SQL that
     /// ships with the program, such as migration files; never for anything built from values.
     public func executeScript(_ sql: String) throws {
+        if !deferred.isEmpty { try execute("SELECT 1") }
         guard let result = PQexec(handle, sql) else {
             throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
         }
@@ -138,6 +229,7 @@ public final class PGConnection {
             try execute("COMMIT")
             return value
         } catch {
+            deferred.removeAll()
             if isHealthy { _ = try? execute("ROLLBACK") }
             throw error
         }

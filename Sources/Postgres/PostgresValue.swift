@@ -178,3 +178,28 @@ extension Date: PostgresEncodable, PostgresDecodable {
         self = Date(timeIntervalSince1970: Double(epoch - offsetSeconds) + fraction)
     }
 }
+
+/// A one-dimensional array parameter (`$1::text[]`, `unnest($1::uuid[])`), in PostgreSQL's array
+/// literal: every element quoted and escaped, `nil` as NULL. Lets one statement carry a batch's
+/// rows.
+public struct PostgresArray: PostgresEncodable {
+    public let postgresText: String?
+
+    public init(_ elements: [any PostgresEncodable]) {
+        var literal = "{"
+        for (index, element) in elements.enumerated() {
+            if index > 0 { literal += "," }
+            guard let text = element.postgresText else {
+                literal += "NULL"
+                continue
+            }
+            literal += "\""
+            for character in text.unicodeScalars {
+                if character == "\"" || character == "\\" { literal += "\\" }
+                literal.unicodeScalars.append(character)
+            }
+            literal += "\""
+        }
+        postgresText = literal + "}"
+    }
+}

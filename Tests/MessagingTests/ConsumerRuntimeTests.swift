@@ -362,4 +362,49 @@ struct ConsumerRuntimeTests {
         #expect(distinct < keys.filter { $0.hasPrefix("ok") }.count / 2, "\(distinct) transactions for the ok messages")
         await fixture.stop()
     }
+
+    @Test("group commit: a message twice in one batch takes effect once, and what a batch sends is written once each, in order")
+    func groupCommitDuplicatesAndOutbox() async throws {
+        let transactions = Shared<Set<Int64>>([])
+        let handled = Shared<[String]>([])
+        let fixture = try await RuntimeFixture(delayTiersSeconds: [1], concurrency: 1, batchSize: 16, startConsuming: false) {
+            message, context, _ in
+            let transaction: Int64 = try context.connection.query("SELECT txid_current() AS t").first!.decode("t")
+            transactions.update { _ = $0.insert(transaction) }
+            handled.update { $0.append(message.data.key) }
+            try recordEffect(message, context)
+            try context.send(FollowUp(key: message.data.key), id: MessageID.derive("follow-up", message.data.key))
+            return .done
+        }
+        let run = TestEnvironment.unique("dup")
+        let keys = (0..<10).map { "ok-\(run)-\($0)" }
+        var third: Envelope<RuntimeCommand>?
+        for (index, key) in keys.enumerated() {
+            let sent = try await fixture.send(key)
+            if index == 2 { third = sent }
+        }
+        // The third again, with its id: a second copy in the same batch.
+        _ = try await fixture.send(keys[2], id: third!.id)
+        fixture.start()
+        let applied = await eventually(timeout: .seconds(20)) {
+            var done = 0
+            for key in keys where (try? await fixture.effects(key)) == 1 { done += 1 }
+            return done == keys.count
+        }
+        #expect(applied)
+        try await fixture.sendSentinelAndWait()
+        for key in keys { #expect(try await fixture.effects(key) == 1, "\(key) once") }
+        #expect(transactions.value.count < keys.count, "\(transactions.value.count) transactions for \(keys.count) messages")
+        let ids = PostgresArray(keys.map { MessageID.derive("follow-up", $0) })
+        let written: [UUID] = try await fixture.pool.withConnection { connection in
+            try connection.query("SELECT message_id FROM outbox WHERE message_id = ANY($1::uuid[]) ORDER BY id", ids).map {
+                try $0.decode("message_id", as: UUID.self)
+            }
+        }
+        var order: [String] = []
+        for key in handled.value where !order.contains(key) && keys.contains(key) { order.append(key) }
+        #expect(Set(order) == Set(keys))
+        #expect(written == order.map { MessageID.derive("follow-up", $0) }, "one outbox row per message, in the order handled")
+        await fixture.stop()
+    }
 }

@@ -79,6 +79,92 @@ struct PostgresTests {
         try await pool.withConnection { try $0.execute("DROP TABLE \(table)") }
     }
 
+    @Test("an array parameter carries quotes, backslashes, commas, braces, unicode and NULL as data")
+    func arrayParameter() async throws {
+        let pool = makePool(size: 1)
+        let values: [String?] = ["plain", "O'Brien \"q\" \\ back", "a,b", "{x}", "NULL", "", "日本語 🚀", nil, #"{"json": "body\n"}"#]
+        let back: [String?] = try await pool.withConnection { connection in
+            try connection.query(
+                "SELECT value FROM unnest($1::text[]) WITH ORDINALITY AS t (value, position) ORDER BY position",
+                PostgresArray(values)
+            ).map { try $0.decode("value", as: String?.self) }
+        }
+        #expect(back == values)
+    }
+
+    @Test("a queued write is sent with the next statement, in order, and seen by it")
+    func queuedWriteSentWithNextStatement() async throws {
+        let pool = makePool(size: 1)
+        let table = "q_" + TestEnvironment.unique("t").replacingOccurrences(of: "-", with: "_")
+        try await pool.withConnection { try $0.execute("CREATE TABLE \(table) (v int PRIMARY KEY)") }
+        let (queued, seen, outside) = try await pool.transaction { connection in
+            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 1)
+            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 2)
+            let queued = connection.queuedStatements
+            // The next statement carries both, and runs after them.
+            let seen = try connection.query("SELECT array_agg(v ORDER BY v)::text AS v FROM \(table)").first!.decode("v", as: String.self)
+            return (queued, seen, connection.queuedStatements)
+        }
+        #expect(queued == 2)
+        #expect(seen == "{1,2}")
+        #expect(outside == 0)
+        // Queued last, sent with the commit.
+        try await pool.transaction { try $0.executeLater("INSERT INTO \(table) VALUES ($1)", 3) }
+        let count = try await pool.withConnection { try $0.query("SELECT count(*) AS c FROM \(table)").first!.decode("c", as: Int.self) }
+        #expect(count == 3)
+        try await pool.withConnection { try $0.execute("DROP TABLE \(table)") }
+    }
+
+    @Test("a queued write that fails fails the statement that carried it, and the transaction rolls back")
+    func queuedWriteFailureRollsBack() async throws {
+        let pool = makePool(size: 1)
+        let table = "qf_" + TestEnvironment.unique("t").replacingOccurrences(of: "-", with: "_")
+        try await pool.withConnection { try $0.execute("CREATE TABLE \(table) (v int PRIMARY KEY)") }
+        // Failing at the commit: nothing of the transaction stays.
+        await #expect {
+            try await pool.transaction { connection in
+                try connection.execute("INSERT INTO \(table) VALUES ($1)", 1)
+                try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 1)
+            }
+        } throws: { ($0 as? PostgresError)?.sqlState == PostgresError.uniqueViolation }
+        // Failing at the next statement: that statement throws, and it did not run.
+        await #expect {
+            try await pool.transaction { connection in
+                try connection.execute("INSERT INTO \(table) VALUES ($1)", 2)
+                try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 2)
+                try connection.execute("INSERT INTO \(table) VALUES ($1)", 3)
+            }
+        } throws: { ($0 as? PostgresError)?.sqlState == PostgresError.uniqueViolation }
+        // The connection is usable again (out of pipeline mode, no transaction left open).
+        let rows = try await pool.withConnection { connection in
+            try connection.query("SELECT count(*) AS c FROM \(table)").first!.decode("c", as: Int.self)
+        }
+        #expect(rows == 0)
+        try await pool.withConnection { try $0.execute("DROP TABLE \(table)") }
+    }
+
+    @Test("a rollback to a savepoint drops the writes queued after it; outside a transaction a write runs at once")
+    func queuedWriteAndSavepoints() async throws {
+        let pool = makePool(size: 1)
+        let table = "qs_" + TestEnvironment.unique("t").replacingOccurrences(of: "-", with: "_")
+        try await pool.withConnection { try $0.execute("CREATE TABLE \(table) (v int PRIMARY KEY)") }
+        try await pool.transaction { connection in
+            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 1)
+            try connection.execute("SAVEPOINT s")  // carries the first write
+            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 1)  // would fail
+            try connection.execute("ROLLBACK TO SAVEPOINT s")
+            #expect(connection.queuedStatements == 0)
+            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 2)
+        }
+        let values = try await pool.withConnection { connection in
+            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 9)
+            #expect(connection.queuedStatements == 0)
+            return try connection.query("SELECT array_agg(v ORDER BY v)::text AS v FROM \(table)").first!.decode("v", as: String.self)
+        }
+        #expect(values == "{1,2,9}")
+        try await pool.withConnection { try $0.execute("DROP TABLE \(table)") }
+    }
+
     @Test("a serialization failure (40001) is retried and the transaction succeeds")
     func serializationFailureRetried() async throws {
         let pool = makePool(size: 4)

@@ -68,18 +68,27 @@ def credit(message_id, raw_body):
         cur.execute(
             "UPDATE deposits SET status = %s, paid_at = COALESCE(%s, paid_at), updated_at = now() WHERE id = %s AND status = %s",
             ("PAID", None, deposit_id, "PENDING"))
-        cur.execute("INSERT INTO wallets (customer_id) VALUES (%s) ON CONFLICT DO NOTHING", (customer,))
+        # Ledger.credit's statements (Sources/Wallet/Tables/Ledger+Writes.swift): lock the wallet
+        # (created the first time), then the entry and the new balance in one statement.
         cur.execute("SELECT balance FROM wallets WHERE customer_id = %s FOR UPDATE", (customer,))
-        balance = cur.fetchone()[0]
+        row = cur.fetchone()
+        if row is None:
+            cur.execute("INSERT INTO wallets (customer_id) VALUES (%s) ON CONFLICT DO NOTHING", (customer,))
+            cur.execute("SELECT balance FROM wallets WHERE customer_id = %s FOR UPDATE", (customer,))
+            row = cur.fetchone()
+        balance = row[0]
         cur.execute(
-            "SELECT id, customer_id, amount, balance_before, balance_after FROM ledger_entries WHERE reference_type = %s AND reference_id = %s",
-            ("DEPOSIT", deposit_id))
+            "WITH entry AS (INSERT INTO ledger_entries (customer_id, entry_type, amount, balance_before, balance_after, "
+            "reference_type, reference_id, description, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) "
+            "ON CONFLICT (reference_type, reference_id) DO NOTHING RETURNING id), "
+            "wallet AS (UPDATE wallets SET balance = %s, updated_at = now() FROM entry WHERE customer_id = %s) "
+            "SELECT id FROM entry",
+            (customer, "CREDIT", amount, balance, balance + amount, "DEPOSIT", deposit_id, f"Deposit {callback['reference']}", "{}",
+             balance + amount, customer))
         if cur.fetchone() is None:
             cur.execute(
-                "INSERT INTO ledger_entries (customer_id, entry_type, amount, balance_before, balance_after, reference_type, reference_id, "
-                "description, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id",
-                (customer, "CREDIT", amount, balance, balance + amount, "DEPOSIT", deposit_id, f"Deposit {callback['reference']}", "{}"))
-            cur.execute("UPDATE wallets SET balance = %s, updated_at = now() WHERE customer_id = %s", (balance + amount, customer))
+                "SELECT id, customer_id, amount, balance_before, balance_after FROM ledger_entries "
+                "WHERE reference_type = %s AND reference_id = %s", ("DEPOSIT", deposit_id))
         event_id = str(uuid.uuid5(NAMESPACE, "deposit-paid|" + deposit_id))
         event = json.dumps({
             "id": event_id, "type": "event.deposit.paid", "version": 1, "occurredAt": "2026-11-26T00:00:00Z",

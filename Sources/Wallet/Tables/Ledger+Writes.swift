@@ -87,39 +87,72 @@ extension Ledger {
     ) throws -> LedgerPosting {
         let magnitude = requested ?? signed
         guard magnitude > 0 else { throw WalletError.invalidAmount(magnitude) }
-        try connection.execute("INSERT INTO wallets (customer_id) VALUES ($1) ON CONFLICT DO NOTHING", customerId)
-        guard let locked = try connection.query("SELECT balance FROM wallets WHERE customer_id = $1 FOR UPDATE", customerId).first
-        else { throw PostgresError(kind: .server, message: "wallet of \(customerId) missing right after insert") }
-        let balance: Int64 = try locked.decode("balance")
-        if let existing = try entry(reference: reference, referenceId: referenceId, on: connection) {
-            // The same reference is the same posting only for the same customer and amount;
-            // anything else is a bug or tampering, which an operator must see.
-            guard existing.customerId == customerId, existing.amount == signed else {
-                throw LedgerIntegrityError(
-                    "\(reference.rawValue) \(referenceId) was posted as \(existing.amount) for \(existing.customerId); now asked \(signed) for \(customerId)"
-                )
-            }
-            return .alreadyApplied(existing)
-        }
+        let balance = try lockWallet(customerId, on: connection)
         let (after, overflow) = balance.addingReportingOverflow(signed)
-        guard !overflow else { throw LedgerIntegrityError("balance \(balance) + \(signed) overflows") }
-        guard after >= 0 else { throw WalletError.insufficientBalance(balance: balance, required: magnitude) }
-        guard
-            let row = try connection.query(
-                """
+        if overflow || after < 0 {
+            // A posting applied earlier is answered as such, whatever the balance is now.
+            if let existing = try sameEntry(customerId, amount: signed, reference: reference, referenceId: referenceId, on: connection) {
+                return .alreadyApplied(existing)
+            }
+            guard !overflow else { throw LedgerIntegrityError("balance \(balance) + \(signed) overflows") }
+            throw WalletError.insufficientBalance(balance: balance, required: magnitude)
+        }
+        // The entry and the new balance in one statement (one round trip on the hot path): the
+        // wallet is updated only when the entry was inserted, and an entry for the same
+        // reference already there inserts nothing, so the wallet stays as it is.
+        let inserted = try connection.query(
+            """
+            WITH entry AS (
                 INSERT INTO ledger_entries
                     (customer_id, entry_type, amount, balance_before, balance_after, reference_type, reference_id, description, metadata)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+                ON CONFLICT (reference_type, reference_id) DO NOTHING
                 RETURNING id
-                """,
-                customerId, signed > 0 ? "CREDIT" : "DEBIT", signed, balance, after, reference.rawValue, referenceId, description, metadata
-            ).first
-        else { throw PostgresError(kind: .server, message: "ledger insert returned no row") }
-        try connection.execute("UPDATE wallets SET balance = $2, updated_at = now() WHERE customer_id = $1", customerId, after)
+            ), wallet AS (
+                UPDATE wallets SET balance = $5, updated_at = now() FROM entry WHERE customer_id = $1
+            )
+            SELECT id FROM entry
+            """,
+            customerId, signed > 0 ? "CREDIT" : "DEBIT", signed, balance, after, reference.rawValue, referenceId, description, metadata
+        ).first
+        guard let inserted else {
+            guard let existing = try sameEntry(customerId, amount: signed, reference: reference, referenceId: referenceId, on: connection)
+            else {
+                throw PostgresError(
+                    kind: .server, message: "ledger entry for \(reference.rawValue) \(referenceId) neither inserted nor found")
+            }
+            return .alreadyApplied(existing)
+        }
         return .applied(
             LedgerEntry(
-                id: try row.decode("id"), customerId: customerId, amount: signed, balanceBefore: balance, balanceAfter: after,
+                id: try inserted.decode("id"), customerId: customerId, amount: signed, balanceBefore: balance, balanceAfter: after,
                 referenceType: reference, referenceId: referenceId))
+    }
+
+    /// Locks the customer's wallet (`FOR UPDATE`), creating it at zero the first time, and
+    /// returns its balance. One statement when the wallet exists.
+    private static func lockWallet(_ customerId: String, on connection: PGConnection) throws -> Int64 {
+        let lock = "SELECT balance FROM wallets WHERE customer_id = $1 FOR UPDATE"
+        if let row = try connection.query(lock, customerId).first { return try row.decode("balance") }
+        try connection.execute("INSERT INTO wallets (customer_id) VALUES ($1) ON CONFLICT DO NOTHING", customerId)
+        guard let row = try connection.query(lock, customerId).first
+        else { throw PostgresError(kind: .server, message: "wallet of \(customerId) missing right after insert") }
+        return try row.decode("balance")
+    }
+
+    /// The entry already posted for this reference, if any. The same reference is the same
+    /// posting only for the same customer and amount; anything else is a bug or tampering,
+    /// which an operator must see.
+    private static func sameEntry(
+        _ customerId: String, amount signed: Int64, reference: LedgerReference, referenceId: String, on connection: PGConnection
+    ) throws -> LedgerEntry? {
+        guard let existing = try entry(reference: reference, referenceId: referenceId, on: connection) else { return nil }
+        guard existing.customerId == customerId, existing.amount == signed else {
+            throw LedgerIntegrityError(
+                "\(reference.rawValue) \(referenceId) was posted as \(existing.amount) for \(existing.customerId); now asked \(signed) for \(customerId)"
+            )
+        }
+        return existing
     }
 
     public static func entry(reference: LedgerReference, referenceId: String, on connection: PGConnection) throws -> LedgerEntry? {

@@ -8,7 +8,8 @@ enum TripayCallbacks {
     static func record(
         messageId: UUID, callback: TripayCallback, depositId: UUID?, outcome: String, rawBody: String, on connection: PGConnection
     ) throws {
-        try connection.execute(
+        // Sent with the commit (or the next statement): nothing reads its result.
+        try connection.executeLater(
             """
             INSERT INTO tripay_callbacks
                 (message_id, reference, merchant_ref, status, total_amount, amount_received, deposit_id, outcome, raw_body)

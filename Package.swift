@@ -182,8 +182,15 @@ let package = Package(
 
         // The benchmark harness's load generators (Deploy/bench/run.sh); not shipped.
         .executableTarget(
-            name: "armada-bench", dependencies: ["AMQP", "Messaging", "WalletContracts", .product(name: "Logging", package: "swift-log")],
+            name: "armada-bench",
+            dependencies: [
+                "AMQP", "Messaging", "WalletContracts", "Tripay", "CBenchPoll", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
+
+        // ppoll for the bench's load generator (Glibc's Swift module leaves it out).
+        .target(name: "CBenchPoll", path: "Sources/CBenchPoll"),
 
         // Simulators of the outside services, for tests and the local stack.
         .executableTarget(

@@ -71,7 +71,7 @@ start_workers() {
   local count=$1
   for i in $(seq 1 "$count"); do
     env TRIPAY_API_KEY=DEV-bench-not-a-key TRIPAY_PRIVATE_KEY=bench-not-a-key TRIPAY_MERCHANT_CODE=T0001 TRIPAY_API_URL=http://127.0.0.1:1 \
-      ARMADA_RECONCILE_AFTER_SECONDS=86400 ARMADA_CONCURRENCY=8 ARMADA_LOG_LEVEL=warning ARMADA_METRICS_PORT=$((9190 + i)) \
+      ARMADA_RECONCILE_AFTER_SECONDS=86400 ARMADA_CONCURRENCY=${WORKER_CONCURRENCY:-8} ARMADA_LOG_LEVEL=warning ARMADA_METRICS_PORT=$((9190 + i)) \
       "$BIN/armada-payments" >>"$OUT/payments-$i.log" 2>&1 &
     WORKERS+=($!)
   done
@@ -86,17 +86,18 @@ median() { python3 -c "import statistics,sys; v=sorted(float(x) for x in sys.arg
 # each customer has a wallet already (an earlier top-up or the welcome bonus made it), as most
 # customers who top up do.
 seed() {
-  sql -c "INSERT INTO wallets (customer_id) SELECT 'bench-$1-' || n FROM generate_series(1, $N) AS n"
+  local count=${2:-$N}
+  sql -c "INSERT INTO wallets (customer_id) SELECT 'bench-$1-' || n FROM generate_series(1, $count) AS n"
   sql -c "INSERT INTO deposits (id, customer_id, amount, fee, total_amount, method, reference, merchant_ref, expires_at, status)
           SELECT id, 'bench-$1-' || n, 150000, 4250, 154250, 'BRIVA', '$1' || n, 'DEP-' || id, now() + interval '1 day', 'PENDING'
-          FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $N) AS n) AS s"
+          FROM (SELECT gen_random_uuid() AS id, n FROM generate_series(1, $count) AS n) AS s"
 }
 credited() { sql -c "SELECT count(*) FROM deposits WHERE reference LIKE '$1%' AND status = 'PAID'"; }
 # Waits until all N of a run are credited; gives up (and fails the harness) after 10 minutes.
 await_credited() {
-  local deadline=$(( $(date +%s) + 600 ))
-  while [ "$(credited "$1")" -lt "$N" ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || { log "only $(credited "$1") of $N credited for $1 after 10 minutes"; exit 1; }
+  local deadline=$(( $(date +%s) + 600 )) count=${2:-$N}
+  while [ "$(credited "$1")" -lt "$count" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || { log "only $(credited "$1") of $count credited for $1 after 10 minutes"; exit 1; }
     sleep 0.2
   done
 }
@@ -152,7 +153,56 @@ for processes in "${PROCESSES[@]}"; do
   PAYMENTS[$processes]=$(median "${rates[@]}")
 done
 
-log "3. the Celery peer: the same $N credits, $RUNS run(s)"
+log "3. the database's limit for the same SQL: pgbench at 1, 4 and 8 clients, $RUNS run(s) each"
+# The SQL is PostgreSQL's own record of a worker crediting callbacks: 64 callbacks drained by one
+# process (concurrency 1, so batches are full) with log_statement = 'all', and its fullest
+# transaction turned into a pgbench script (Deploy/bench/pgbench_script.py).
+seed PGBX 64
+sql -c "ALTER DATABASE \"$DB\" SET log_statement = 'all'"
+log_offset=$(stat -c %s "$PG_LOG")
+"$BIN/armada-bench" callbacks --count 64 --prefix PGBX --inflight 64 >/dev/null
+WORKER_CONCURRENCY=1 start_workers 1
+await_credited PGBX 64
+stop_workers
+sql -c "ALTER DATABASE \"$DB\" RESET log_statement"
+tail -c +$((log_offset + 1)) "$PG_LOG" > "$OUT/capture.log"
+sql -F $'\t' -c "SELECT id, reference FROM deposits WHERE reference LIKE 'PGBX%'" > "$OUT/capture-deposits.tsv"
+BATCH=$(python3 Deploy/bench/pgbench_script.py "$OUT/capture.log" "$OUT/capture-deposits.tsv" "$OUT/pgbench.sql" "$DATABASE_URL")
+purge_events
+declare -A PGBENCH ALL_PGBENCH
+for clients in 1 4 8; do
+  rates=()
+  for run in $(seq 1 "$RUNS"); do
+    tag=$((clients * 10 + run))
+    per_client=$(( (N + BATCH * clients - 1) / (BATCH * clients) ))
+    # The deposits the script credits: K = tag * 10^8 + client * 10^6 + j * BATCH + i.
+    sql -c "CREATE TEMP TABLE k AS SELECT $tag::bigint * 100000000 + c * 1000000 + j * $BATCH + i AS k
+              FROM generate_series(0, $clients - 1) c, generate_series(1, $per_client) j, generate_series(0, $BATCH - 1) i;
+            INSERT INTO wallets (customer_id) SELECT 'bench-PGBX-' || k FROM k;
+            INSERT INTO deposits (id, customer_id, amount, fee, total_amount, method, reference, merchant_ref, expires_at, status)
+              SELECT md5('pgbdep' || k)::uuid, 'bench-PGBX-' || k, 150000, 4250, 154250, 'BRIVA', 'PGBX' || k,
+                     'DEP-' || md5('pgbdep' || k)::uuid, now() + interval '1 day', 'PENDING' FROM k;"
+    sql -c "CHECKPOINT"
+    tps=$(pgbench -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -c "$clients" -j "$clients" -t "$per_client" \
+            -D run="$tag" -D j=0 -f "$OUT/pgbench.sql" "$DB" 2>>"$OUT/pgbench.log" | tee -a "$OUT/pgbench.log" \
+            | awk '/^tps = / {print $3}')
+    paid=$(sql -c "SELECT count(*) FROM deposits WHERE reference LIKE 'PGBX%' AND status = 'PAID'
+                   AND substring(reference FROM 5)::bigint BETWEEN $tag::bigint * 100000000 AND ($tag::bigint + 1) * 100000000 - 1")
+    expected=$((clients * per_client * BATCH))
+    [ "$paid" -eq "$expected" ] || { log "pgbench credited $paid of $expected deposits: the script is not the worker's SQL"; exit 1; }
+    rate=$(python3 -c "print(round(float('$tps') * $BATCH))")
+    rates+=("$rate")
+    ALL_PGBENCH[$clients]="${ALL_PGBENCH[$clients]:-} $rate"
+    echo "{\"pgbench\": $clients, \"run\": $run, \"callbacks\": $expected, \"perSecond\": $rate}" >> "$OUT/payments.jsonl"
+    log "   pgbench, $clients client(s), run $run: $rate callbacks/s ($tps transactions of $BATCH)"
+  done
+  PGBENCH[$clients]=$(median "${rates[@]}")
+done
+# The events pgbench wrote are nobody's: no relay of a later step publishes them.
+sql -c "UPDATE outbox SET published_at = now() WHERE published_at IS NULL"
+purge_events
+
+log "4. the Celery peer: the same $N credits, $RUNS run(s)"
 VENV="$ARMADA_LOCAL/bench-venv"
 [ -x "$VENV/bin/celery" ] || { /usr/bin/python3 -m venv "$VENV"; "$VENV/bin/pip" install -q -r Deploy/bench/peer/requirements.txt; }
 export PEER_BROKER_URL="$AMQP_URL" PEER_DATABASE_URL="$DATABASE_URL"
@@ -190,9 +240,15 @@ ratio() { python3 -c "import statistics,sys; a=statistics.median([float(x) for x
   for processes in "${PROCESSES[@]}"; do
     echo "| payments, $processes process(es) × concurrency 8: PAID callbacks credited/s | ${PAYMENTS[$processes]} |"
   done
+  for clients in 1 4 8; do
+    echo "| pgbench, $clients client(s), the worker's own SQL ($BATCH callbacks per transaction): callbacks/s | ${PGBENCH[$clients]} |"
+  done
   echo "| Celery 5.7 peer (prefork × $PEER_CONCURRENCY, psycopg 3), same credit: credited/s | $PEER |"
   for processes in "${PROCESSES[@]}"; do
     echo "| Armada ($processes process(es)) ÷ Celery | $(ratio x "${ALL_RATES[$processes]}" "${CELERY[*]}") |"
+  done
+  for processes in "${PROCESSES[@]}"; do
+    echo "| Armada ($processes process(es)) ÷ pgbench (4 clients) | $(ratio x "${ALL_RATES[$processes]}" "${ALL_PGBENCH[4]}") |"
   done
   echo "| payments worker RSS: idle after start / after draining $N | ${RSS_IDLE} MB / ${RSS_AFTER} MB |"
   echo

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Messaging
 import Postgres
+import Synchronization
 
 /// Accepts an API command: derives its id from (customer, Idempotency-Key), records it as
 /// pending (or finds it recorded), refuses a reused key with another request, and publishes the
@@ -12,6 +13,14 @@ struct CommandGateway: Sendable {
     let pool: PostgresPool
     let broker: BrokerClient
     let logger: Logger
+    let published: PublishedMarks
+
+    init(pool: PostgresPool, broker: BrokerClient, logger: Logger) {
+        self.pool = pool
+        self.broker = broker
+        self.logger = logger
+        self.published = PublishedMarks(pool: pool, logger: logger)
+    }
 
     static func commandId(customerId: String, idempotencyKey: String) -> UUID {
         MessageID.derive("command", customerId, idempotencyKey)
@@ -25,7 +34,7 @@ struct CommandGateway: Sendable {
         _ makeBody: (UUID) -> Body, customerId: String, idempotencyKey: String, requestFingerprint: [UInt8]
     ) async throws -> UUID {
         let commandId = Self.commandId(customerId: customerId, idempotencyKey: idempotencyKey)
-        let hash = SHA256.hash(data: requestFingerprint).map { String(format: "%02x", $0) }.joined()
+        let hash = Self.hex(SHA256.hash(data: requestFingerprint))
         let type = Body.messageType
         // The message id is the command id, and the inbox takes it once: publishing again for a
         // retried request is harmless.
@@ -43,7 +52,7 @@ struct CommandGateway: Sendable {
         }
         do {
             try await broker.publish(envelope)
-            try await pool.withConnection { try Outbox.markPublished(messageId: commandId, on: $0) }
+            published.add(commandId)
         } catch {
             // Recorded with the command: a relay publishes it. The 202 stands.
             logger.warning(
@@ -51,5 +60,61 @@ struct CommandGateway: Sendable {
                 metadata: ["command_id": "\(commandId)", "error": "\(error)"])
         }
         return commandId
+    }
+}
+
+extension CommandGateway {
+    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+/// Marks confirmed commands as published in the outbox, many per statement: a request adds its
+/// command and returns; one flush at a time takes everything added so far. A mark lost to a
+/// crash only means the relay's sweep publishes that command again after its grace period, and
+/// the worker's inbox takes it once.
+final class PublishedMarks: Sendable {
+    private let pool: PostgresPool
+    private let logger: Logger
+    private let state = Mutex<(pending: [UUID], flushing: Bool)>(([], false))
+
+    init(pool: PostgresPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    func add(_ id: UUID) {
+        let start = state.withLock { state -> Bool in
+            state.pending.append(id)
+            guard !state.flushing else { return false }
+            state.flushing = true
+            return true
+        }
+        if start { Task { await flush() } }
+    }
+
+    private func flush() async {
+        while true {
+            let batch = state.withLock { state -> [UUID] in
+                let batch = state.pending
+                state.pending = []
+                if batch.isEmpty { state.flushing = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                try await pool.withConnection { try Outbox.markPublished(messageIds: batch, on: $0) }
+            } catch {
+                logger.warning(
+                    "confirmed commands not marked published; the relay's sweep publishes them again",
+                    metadata: ["commands": "\(batch.count)", "error": "\(error)"])
+            }
+        }
     }
 }

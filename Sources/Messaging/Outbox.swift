@@ -88,10 +88,12 @@ public enum Outbox {
         }.sorted { $0.id < $1.id }
     }
 
-    /// The message was confirmed by the broker outside the relay (the ingress publishes a command
-    /// at once and records it here so no relay publishes it again).
-    public static func markPublished(messageId: UUID, on connection: PGConnection) throws {
-        try connection.execute("UPDATE outbox SET published_at = now() WHERE message_id = $1 AND published_at IS NULL", messageId)
+    /// Messages confirmed by the broker outside the relay (the ingress publishes a command at
+    /// once and records it here so no relay publishes it again), marked in one statement.
+    public static func markPublished(messageIds: [UUID], on connection: PGConnection) throws {
+        try connection.execute(
+            "UPDATE outbox SET published_at = now() WHERE message_id = ANY($1::uuid[]) AND published_at IS NULL",
+            PostgresArray(messageIds))
     }
 
     /// Whether the message was published (by anyone); nil when it is not in the outbox.

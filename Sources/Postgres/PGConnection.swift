@@ -94,7 +94,8 @@ public final class PGConnection {
     /// mode). Its error, if any, is thrown by that next statement, and the transaction rolls
     /// back as for any error. Outside a transaction it runs at once.
     public func executeLater(_ sql: String, _ parameters: any PostgresEncodable...) throws {
-        guard PQtransactionStatus(handle) == PQTRANS_INTRANS else {
+        // In a transaction, or about to be (its BEGIN queued).
+        guard PQtransactionStatus(handle) == PQTRANS_INTRANS || !deferred.isEmpty else {
             try query(sql, parameters: parameters)
             return
         }
@@ -216,8 +217,11 @@ public final class PGConnection {
     }
 
     /// Runs `body` between BEGIN and COMMIT on this connection, rolling back on any error.
+    /// BEGIN is queued like `executeLater`: it reaches the server with the transaction's first
+    /// statement, one round trip for both.
     public func transaction<T>(isolation: IsolationLevel = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
-        try execute("BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        precondition(deferred.isEmpty, "a transaction began with statements still queued")
+        deferred.append(("BEGIN ISOLATION LEVEL \(isolation.rawValue)", []))
         do {
             let value = try body(self)
             // COMMIT of a transaction an earlier error aborted answers "ROLLBACK" as if all were

@@ -9,6 +9,13 @@ import WalletContracts
 //                                                            scratch quorum queue, then consume+ack/s
 //   armada-bench callbacks --count N --prefix P --inflight K  publishes N PAID Tripay callbacks for
 //                                                            references P1…PN onto armada.payments
+//   armada-bench load --kind callbacks|contacts --port P --rate R --seconds S --connections C --prefix X
+//                     [--sent-file F]                        an open-loop HTTP load at R requests/s for
+//                                                            S seconds: signed Tripay PAID callbacks
+//                                                            (TRIPAY_PRIVATE_KEY) for references X1…, or
+//                                                            PUT /me/contact by customers X1… (HS256,
+//                                                            ARMADA_JWT_SECRET); latencies from when each
+//                                                            request was due; F gets "reference<TAB>sent"
 // Prints one JSON object on stdout. AMQP_URL as everywhere.
 var logger = Logger(label: "armada-bench")
 logger.logLevel = .warning
@@ -26,6 +33,37 @@ func text(_ name: String, _ fallback: String) -> String {
 func report(_ values: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: values, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
+}
+
+if arguments.first == "load" {
+    let environment = ProcessInfo.processInfo.environment
+    let rate = option("rate", 1000)
+    let count = max(1, rate * option("seconds", 10))
+    let prefix = text("prefix", "LOAD")
+    let requests: [[UInt8]]
+    switch text("kind", "callbacks") {
+    case "callbacks": requests = LoadRequests.callbacks(count: count, prefix: prefix, privateKey: environment["TRIPAY_PRIVATE_KEY"] ?? "")
+    case "contacts": requests = LoadRequests.contacts(count: count, prefix: prefix, jwtSecret: environment["ARMADA_JWT_SECRET"] ?? "")
+    default:
+        FileHandle.standardError.write(Data("--kind is callbacks or contacts\n".utf8))
+        exit(2)
+    }
+    let generator = LoadGenerator(
+        host: "127.0.0.1", port: UInt16(option("port", 8080)), requests: requests, rate: Double(rate),
+        connections: option("connections", 64), grace: 30)
+    let result = try generator.run()
+    if let file = arguments.firstIndex(of: "--sent-file").map({ arguments[$0 + 1] }) {
+        let lines = result.sentAt.enumerated().map { "\(prefix)\($0.offset + 1)\t\($0.element)" }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+    }
+    func milliseconds(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+    report([
+        "offered": rate, "requests": count, "completed": result.completed, "errors": result.errors,
+        "achieved": Int(result.achieved.rounded()), "p50": milliseconds(result.percentile(50)), "p99": milliseconds(result.percentile(99)),
+        "p999": milliseconds(result.percentile(99.9)), "max": milliseconds(result.latencies.last ?? .nan),
+        "statuses": Dictionary(uniqueKeysWithValues: result.statuses.map { (String($0.key), $0.value) }),
+    ])
+    exit(0)
 }
 
 let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/%2f"

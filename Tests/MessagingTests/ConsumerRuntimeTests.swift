@@ -5,6 +5,14 @@ import Messaging
 import Postgres
 import Testing
 
+/// What the group-commit test's handler sends: a type no test binds a queue to, so its rows
+/// stay in the outbox for the test to read and never reach another test's queue.
+struct BatchFollowUp: MessageBody {
+    static let messageType = "test.batch-follow-up"
+    static let exchange = Exchange.commands
+    var key: String
+}
+
 @Suite("Consumer runtime against real RabbitMQ and PostgreSQL")
 struct ConsumerRuntimeTests {
     @Test("a redelivered message (same id) is a no-op: one effect, the handler runs once")
@@ -373,7 +381,7 @@ struct ConsumerRuntimeTests {
             transactions.update { _ = $0.insert(transaction) }
             handled.update { $0.append(message.data.key) }
             try recordEffect(message, context)
-            try context.send(FollowUp(key: message.data.key), id: MessageID.derive("follow-up", message.data.key))
+            try context.send(BatchFollowUp(key: message.data.key), id: MessageID.derive("batch-follow-up", message.data.key))
             return .done
         }
         let run = TestEnvironment.unique("dup")
@@ -395,7 +403,7 @@ struct ConsumerRuntimeTests {
         try await fixture.sendSentinelAndWait()
         for key in keys { #expect(try await fixture.effects(key) == 1, "\(key) once") }
         #expect(transactions.value.count < keys.count, "\(transactions.value.count) transactions for \(keys.count) messages")
-        let ids = PostgresArray(keys.map { MessageID.derive("follow-up", $0) })
+        let ids = PostgresArray(keys.map { MessageID.derive("batch-follow-up", $0) })
         let written: [UUID] = try await fixture.pool.withConnection { connection in
             try connection.query("SELECT message_id FROM outbox WHERE message_id = ANY($1::uuid[]) ORDER BY id", ids).map {
                 try $0.decode("message_id", as: UUID.self)
@@ -404,7 +412,9 @@ struct ConsumerRuntimeTests {
         var order: [String] = []
         for key in handled.value where !order.contains(key) && keys.contains(key) { order.append(key) }
         #expect(Set(order) == Set(keys))
-        #expect(written == order.map { MessageID.derive("follow-up", $0) }, "one outbox row per message, in the order handled")
+        #expect(written == order.map { MessageID.derive("batch-follow-up", $0) }, "one outbox row per message, in the order handled")
+        // Nothing routes them; no relay should keep trying.
+        try await fixture.pool.withConnection { try $0.execute("DELETE FROM outbox WHERE message_id = ANY($1::uuid[])", ids) }
         await fixture.stop()
     }
 }

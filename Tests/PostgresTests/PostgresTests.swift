@@ -105,7 +105,7 @@ struct PostgresTests {
             let seen = try connection.query("SELECT array_agg(v ORDER BY v)::text AS v FROM \(table)").first!.decode("v", as: String.self)
             return (queued, seen, connection.queuedStatements)
         }
-        #expect(queued == 2)
+        #expect(queued == 3, "BEGIN, queued until the first statement, and the two writes")
         #expect(seen == "{1,2}")
         #expect(outside == 0)
         // Queued last, sent with the commit.

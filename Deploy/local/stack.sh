@@ -32,8 +32,9 @@ install_packages() {
   PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 }
 
-# pg_stat_statements is loaded so the benchmark harness can read what SQL a message causes.
-PG_EXTRA_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
+# pg_stat_statements is loaded so the benchmark harness can read what SQL a message causes, and
+# commit times are kept so it can tell when a callback's credit committed (end-to-end latency).
+PG_EXTRA_OPTIONS="-c shared_preload_libraries=pg_stat_statements -c track_commit_timestamp=on"
 
 pg_running() { [ -f "$PG_DATA/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 

@@ -224,21 +224,41 @@ enum LoadRequests {
     /// Authenticated commands: `PUT /api/v1/me/contact` by customers `prefix`1…`prefix`count,
     /// each with its own HS256 token.
     static func contacts(count: Int, prefix: String, jwtSecret: String) -> [[UInt8]] {
-        let key = SymmetricKey(data: Array(jwtSecret.utf8))
-        let header = base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
-        let expires = Int(Date().timeIntervalSince1970) + 3600
-        return (1...count).map { index in
+        (1...count).map { index in
             let customer = "\(prefix)\(index)"
-            let payload = base64URL(Array(#"{"sub":"\#(customer)","role":"customer","exp":\#(expires)}"#.utf8))
-            let signature = base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array("\(header).\(payload)".utf8), using: key)))
             let body = Array(#"{"email":"\#(customer.lowercased())@example.com","name":"Bench \#(index)","locale":"id"}"#.utf8)
             return request(
                 "PUT", "/api/v1/me/contact",
                 headers: [
-                    "Authorization: Bearer \(header).\(payload).\(signature)", "Idempotency-Key: \(UUID().uuidString.lowercased())",
+                    "Authorization: Bearer \(token(customer, jwtSecret: jwtSecret))", "Idempotency-Key: \(UUID().uuidString.lowercased())",
                     "Content-Type: application/json",
                 ], body: body)
         }
+    }
+
+    /// Monthly orders of `plan` (`POST /api/v1/orders`) by customers `prefix`1…`prefix`count.
+    static func orders(count: Int, prefix: String, plan: String, jwtSecret: String) -> [[UInt8]] {
+        (1...count).map { index in
+            let customer = "\(prefix)\(index)"
+            let body = Array(
+                #"{"planId":"\#(plan)","image":"ubuntu-24-04-x64","billingPeriod":"MONTHLY","hostname":"bench-\#(index)"}"#.utf8)
+            return request(
+                "POST", "/api/v1/orders",
+                headers: [
+                    "Authorization: Bearer \(token(customer, jwtSecret: jwtSecret))", "Idempotency-Key: \(UUID().uuidString.lowercased())",
+                    "Content-Type: application/json",
+                ], body: body)
+        }
+    }
+
+    /// An HS256 customer token, as a frontend's auth service would issue it.
+    static func token(_ customer: String, jwtSecret: String) -> String {
+        let header = base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let expires = Int(Date().timeIntervalSince1970) + 3600
+        let payload = base64URL(Array(#"{"sub":"\#(customer)","role":"customer","exp":\#(expires)}"#.utf8))
+        let key = SymmetricKey(data: Array(jwtSecret.utf8))
+        let signature = base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array("\(header).\(payload)".utf8), using: key)))
+        return "\(header).\(payload).\(signature)"
     }
 
     static func request(_ method: String, _ path: String, headers: [String], body: [UInt8]) -> [UInt8] {

@@ -9,12 +9,13 @@ import WalletContracts
 //                                                            scratch quorum queue, then consume+ack/s
 //   armada-bench callbacks --count N --prefix P --inflight K  publishes N PAID Tripay callbacks for
 //                                                            references P1…PN onto armada.payments
-//   armada-bench load --kind callbacks|contacts --port P --rate R --seconds S --connections C --prefix X
+//   armada-bench load --kind callbacks|contacts|orders --port P --rate R --seconds S --connections C --prefix X
 //                     [--sent-file F]                        an open-loop HTTP load at R requests/s for
 //                                                            S seconds: signed Tripay PAID callbacks
 //                                                            (TRIPAY_PRIVATE_KEY) for references X1…, or
 //                                                            PUT /me/contact by customers X1… (HS256,
-//                                                            ARMADA_JWT_SECRET); latencies from when each
+//                                                            ARMADA_JWT_SECRET), or monthly orders of
+//                                                            --plan by customers X1…; latencies from when each
 //                                                            request was due; F gets "reference<TAB>sent"
 // Prints one JSON object on stdout. AMQP_URL as everywhere.
 var logger = Logger(label: "armada-bench")
@@ -44,8 +45,11 @@ if arguments.first == "load" {
     switch text("kind", "callbacks") {
     case "callbacks": requests = LoadRequests.callbacks(count: count, prefix: prefix, privateKey: environment["TRIPAY_PRIVATE_KEY"] ?? "")
     case "contacts": requests = LoadRequests.contacts(count: count, prefix: prefix, jwtSecret: environment["ARMADA_JWT_SECRET"] ?? "")
+    case "orders":
+        requests = LoadRequests.orders(
+            count: count, prefix: prefix, plan: text("plan", ""), jwtSecret: environment["ARMADA_JWT_SECRET"] ?? "")
     default:
-        FileHandle.standardError.write(Data("--kind is callbacks or contacts\n".utf8))
+        FileHandle.standardError.write(Data("--kind is callbacks, contacts or orders\n".utf8))
         exit(2)
     }
     let generator = LoadGenerator(

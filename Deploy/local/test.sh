@@ -4,7 +4,8 @@
 # (which stops and freezes the broker) on its own.
 #
 #   Deploy/local/test.sh              everything
-#   Deploy/local/test.sh --filter X   only tests matching X (fault suite included when it matches)
+#   Deploy/local/test.sh --filter X   only tests matching X (fault suite included when it matches;
+#                                      "Bench" runs the benchmark harness's CI profile)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/env.sh
@@ -81,5 +82,14 @@ cleanup
 if [ $# -eq 0 ] || [[ "$*" == *BrokerFault* ]] || [[ "$*" == *Fault* ]]; then
   log "running the broker fault suite (stops and freezes the broker)"
   ARMADA_FAULT_TESTS=1 swift test --skip-build --no-parallel --filter BrokerFault || status=$?
+fi
+
+# The benchmark harness's CI profile: a release build and every step of Deploy/bench/run.sh at a
+# small size (about two minutes after the build), so the harness is known to work; its figures
+# are not the report's (that is the full profile, its own command).
+if [ $# -eq 0 ] || [[ "$*" == *Bench* ]]; then
+  log "running the benchmark harness's CI profile (Deploy/bench/run.sh --ci)"
+  Deploy/bench/run.sh --ci > "$ARMADA_LOCAL/bench-ci.log" 2>&1 || { status=1; tail -40 "$ARMADA_LOCAL/bench-ci.log"; }
+  grep -E "^\[armada-local\] (  |[0-9]\.)" "$ARMADA_LOCAL/bench-ci.log" || true
 fi
 exit $status

@@ -21,6 +21,9 @@ struct TripayWebhookController: Sendable {
     let broker: BrokerClient
     let logger: Logger
 
+    private static let accepted = Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", "accepted")])
+    private static let success = Array(#"{"success":true}"#.utf8)
+
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.post("/api/v1/webhooks/tripay") { request, context in
             try await receive(request, context: context)
@@ -69,8 +72,10 @@ struct TripayWebhookController: Sendable {
                 "reference": "\(callback.reference)", "status": "\(callback.status.rawValue)",
                 "message_id": "\(envelope.id.uuidString.lowercased())",
             ])
-        Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", "accepted")]).increment()
-        return jsonResponse(["success": true])
+        Self.accepted.increment()
+        // What Tripay expects; built once, not per callback.
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: Self.success)))
     }
 
     private func rejected(_ status: HTTPResponse.Status, _ code: ErrorCode, _ message: String) -> APIError {

@@ -97,6 +97,11 @@ memory_mb() {
 median() { python3 -c "import statistics,sys; v=sorted(float(x) for x in sys.argv[1:]); print(f'{statistics.median(v):.0f} ({v[0]:.0f}–{v[-1]:.0f})')" "$@"; }
 ratio() { python3 -c "import statistics,sys; a=statistics.median([float(x) for x in sys.argv[2].split()]); b=statistics.median([float(x) for x in sys.argv[3].split()]); print(f'{a / b:.2f}')" "$@"; }
 
+# Every drain starts from the same empty tables, so no run pays for an earlier run's rows (the
+# peer, measured last, would otherwise work on the biggest tables).
+fresh_tables() {
+  sql -c "TRUNCATE deposits, ledger_entries, wallets, tripay_callbacks, inbox, outbox, commands CASCADE" -c "VACUUM ANALYZE"
+}
 # N PENDING deposits of 150,000 + 4,250 fee, one customer each, references <prefix>1…<prefix>N;
 # each customer has a wallet already (an earlier top-up or the welcome bonus made it), as most
 # customers who top up do.
@@ -143,6 +148,7 @@ for processes in "${PROCESSES[@]}"; do
   rates=()
   for run in $(seq 1 "$RUNS"); do
     prefix="B${processes}R${run}X"
+    fresh_tables
     seed "$prefix"
     "$BIN/armada-bench" callbacks --count "$N" --prefix "$prefix" --inflight 200 >> "$OUT/publish.jsonl"
     if [ "$CAPTURED" -eq 0 ]; then sql -c "SELECT pg_stat_statements_reset()" >/dev/null; fi
@@ -189,6 +195,7 @@ for clients in 1 4 8; do
   rates=()
   for run in $(seq 1 "$RUNS"); do
     tag=$((clients * 10 + run))
+    fresh_tables
     per_client=$(( (N + BATCH * clients - 1) / (BATCH * clients) ))
     # The deposits the script credits: K = tag * 10^8 + client * 10^6 + j * BATCH + i.
     sql -c "CREATE TEMP TABLE k AS SELECT $tag::bigint * 100000000 + c * 1000000 + j * $BATCH + i AS k
@@ -225,6 +232,7 @@ PEER_CONCURRENCY=$(( $(nproc) * 2 ))
 CELERY=()
 for run in $(seq 1 "$RUNS"); do
   prefix="CELERYR${run}X"
+  fresh_tables
   seed "$prefix"
   (cd Deploy/bench/peer && "$VENV/bin/python" celery_credit.py produce "$prefix" "$N")
   (cd Deploy/bench/peer && exec "$VENV/bin/celery" -A celery_credit worker -Q peer.credit --pool prefork \

@@ -83,6 +83,7 @@ final class PublishedMarks: Sendable {
     private let pool: PostgresPool
     private let logger: Logger
     private let state = Mutex<(pending: [UUID], flushing: Bool)>(([], false))
+    private static let keptAtMost = 10_000
 
     init(pool: PostgresPool, logger: Logger) {
         self.pool = pool
@@ -111,9 +112,15 @@ final class PublishedMarks: Sendable {
             do {
                 try await pool.withConnection { try Outbox.markPublished(messageIds: batch, on: $0) }
             } catch {
+                // Kept for the next flush (the next confirmed command starts one), up to a bound;
+                // what is dropped, the relay's sweep publishes again.
                 logger.warning(
-                    "confirmed commands not marked published; the relay's sweep publishes them again",
-                    metadata: ["commands": "\(batch.count)", "error": "\(error)"])
+                    "confirmed commands not marked published yet", metadata: ["commands": "\(batch.count)", "error": "\(error)"])
+                state.withLock { state in
+                    state.pending = Array((batch + state.pending).suffix(Self.keptAtMost))
+                    state.flushing = false
+                }
+                return
             }
         }
     }

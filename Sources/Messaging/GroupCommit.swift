@@ -85,7 +85,9 @@ final class GroupCommit: Sendable {
                 // same run may meet again (the database away) goes to every message as it is:
                 // each takes its own retry path at once, and the inbox absorbs a commit that did
                 // happen. Anything else: each message runs alone.
-                if let error = split.error, classify(error) == .transient {
+                // A write queued by one message that failed at the commit is that message's
+                // failure, not the database's: each runs alone, and only that one fails again.
+                if let error = split.error, classify(error) == .transient, (error as? PostgresError)?.fromQueuedWrite != true {
                     for pending in batch { pending.continuation.resume(returning: .failure(error)) }
                 } else {
                     for pending in batch { pending.continuation.resume(returning: await alone(pending.item)) }

@@ -94,6 +94,11 @@ public final class PGConnection {
     /// mode). Its error, if any, is thrown by that next statement, and the transaction rolls
     /// back as for any error. Outside a transaction it runs at once.
     public func executeLater(_ sql: String, _ parameters: any PostgresEncodable...) throws {
+        // A rollback drops the queue, which is right only because every transaction-control
+        // statement is sent at once (and sends what was queued before it).
+        precondition(
+            !["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"].contains { sql.uppercased().hasPrefix($0) },
+            "transaction control is never queued: \(sql)")
         // In a transaction, or about to be (its BEGIN queued).
         guard PQtransactionStatus(handle) == PQTRANS_INTRANS || !deferred.isEmpty else {
             try query(sql, parameters: parameters)
@@ -110,8 +115,8 @@ public final class PGConnection {
     /// transaction after an error).
     private func pipeline(_ sql: String, _ texts: [String?]) throws -> PostgresRows {
         let statements = deferred + [(sql: sql, texts: texts)]
-        deferred.removeAll()
-        // Prepared first (once per connection), outside the pipeline.
+        // Prepared first (once per connection), outside the pipeline. A statement that does not
+        // prepare leaves the queue as it is (a queued BEGIN included): nothing was sent.
         var names: [String?] = []
         for statement in statements {
             names.append(
@@ -119,7 +124,11 @@ public final class PGConnection {
                     ? try self.statement(for: statement.sql, parameterCount: statement.texts.count) : nil
             )
         }
-        guard PQenterPipelineMode(handle) == 1 else { throw PostgresError(kind: .connection, message: Self.errorMessage(handle)) }
+        deferred.removeAll()
+        guard PQenterPipelineMode(handle) == 1 else {
+            broken = true
+            throw PostgresError(kind: .connection, message: Self.errorMessage(handle))
+        }
         var sent = 0
         for (statement, name) in zip(statements, names) {
             let accepted = statement.texts.withOptionalCStrings { pointers in
@@ -152,8 +161,9 @@ public final class PGConnection {
             case PGRES_PIPELINE_ABORTED:
                 break
             default:
-                let error = error(from: result)
+                var error = error(from: result)
                 if error.sqlState == "0A000" || error.sqlState == "26000" { prepared = [:] }
+                error.fromQueuedWrite = index < statements.count - 1
                 if firstError == nil { firstError = error }
             }
         }
@@ -229,6 +239,11 @@ public final class PGConnection {
             guard PQtransactionStatus(handle) != PQTRANS_INERROR else {
                 throw PostgresError(
                     kind: .server, sqlState: "25P02", message: "the transaction was aborted by an earlier error and cannot commit")
+            }
+            // Outside a transaction with nothing queued: its BEGIN never reached the server, and
+            // what ran since ran on its own. Never report that as one committed transaction.
+            guard !(deferred.isEmpty && PQtransactionStatus(handle) == PQTRANS_IDLE) else {
+                throw PostgresError(kind: .server, message: "the transaction's BEGIN was lost; its statements did not run as one")
             }
             try execute("COMMIT")
             return value

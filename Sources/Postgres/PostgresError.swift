@@ -16,6 +16,9 @@ public struct PostgresError: Error, Sendable, RetryClassifiable, CustomStringCon
     public var message: String
     public var detail: String?
     public var constraint: String?
+    /// The statement that failed was a write queued by `executeLater`, not the one that carried
+    /// it to the server: whoever ran the carrier is not the one to blame.
+    public var fromQueuedWrite = false
 
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, constraint: String? = nil) {
         self.kind = kind

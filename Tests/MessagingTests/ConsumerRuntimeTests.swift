@@ -371,7 +371,9 @@ struct ConsumerRuntimeTests {
         await fixture.stop()
     }
 
-    @Test("group commit: a message twice in one batch takes effect once, and what a batch sends is written once each, in order")
+    @Test(
+        "group commit: a message queued twice before the consumer starts runs its handler once, and what a batch sends is written once each, in order"
+    )
     func groupCommitDuplicatesAndOutbox() async throws {
         let transactions = Shared<Set<Int64>>([])
         let handled = Shared<[String]>([])
@@ -402,6 +404,7 @@ struct ConsumerRuntimeTests {
         #expect(applied)
         try await fixture.sendSentinelAndWait()
         for key in keys { #expect(try await fixture.effects(key) == 1, "\(key) once") }
+        #expect(handled.value.filter { $0 == keys[2] }.count == 1, "the second copy found its inbox row and did not run")
         #expect(transactions.value.count < keys.count, "\(transactions.value.count) transactions for \(keys.count) messages")
         let ids = PostgresArray(keys.map { MessageID.derive("batch-follow-up", $0) })
         let written: [UUID] = try await fixture.pool.withConnection { connection in

@@ -90,56 +90,74 @@ struct PostgresTests {
             ).map { try $0.decode("value", as: String?.self) }
         }
         #expect(back == values)
+        let ids = [UUID(), UUID()]
+        let (uuids, empty): ([UUID], Int) = try await pool.withConnection { connection in
+            (
+                try connection.query("SELECT unnest($1::uuid[]) AS id", PostgresArray(ids)).map { try $0.decode("id", as: UUID.self) },
+                try connection.query("SELECT cardinality($1::text[]) AS n", PostgresArray([String]())).first!.decode("n", as: Int.self)
+            )
+        }
+        #expect(uuids == ids)
+        #expect(empty == 0)
     }
 
     @Test("a queued write is sent with the next statement, in order, and seen by it")
     func queuedWriteSentWithNextStatement() async throws {
         let pool = makePool(size: 1)
         let table = "q_" + TestEnvironment.unique("t").replacingOccurrences(of: "-", with: "_")
-        try await pool.withConnection { try $0.execute("CREATE TABLE \(table) (v int PRIMARY KEY)") }
+        try await pool.withConnection { try $0.execute("CREATE TABLE \(table) (position serial, v int PRIMARY KEY)") }
         let (queued, seen, outside) = try await pool.transaction { connection in
-            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 1)
-            try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 2)
+            try connection.executeLater("INSERT INTO \(table) (v) VALUES ($1)", 2)
+            try connection.executeLater("INSERT INTO \(table) (v) VALUES ($1)", 1)
             let queued = connection.queuedStatements
-            // The next statement carries both, and runs after them.
-            let seen = try connection.query("SELECT array_agg(v ORDER BY v)::text AS v FROM \(table)").first!.decode("v", as: String.self)
+            // The next statement carries both, and runs after them, in the order queued.
+            let seen = try connection.query("SELECT array_agg(v ORDER BY position)::text AS v FROM \(table)").first!.decode(
+                "v", as: String.self)
             return (queued, seen, connection.queuedStatements)
         }
         #expect(queued == 3, "BEGIN, queued until the first statement, and the two writes")
-        #expect(seen == "{1,2}")
+        #expect(seen == "{2,1}")
         #expect(outside == 0)
         // Queued last, sent with the commit.
-        try await pool.transaction { try $0.executeLater("INSERT INTO \(table) VALUES ($1)", 3) }
+        try await pool.transaction { try $0.executeLater("INSERT INTO \(table) (v) VALUES ($1)", 3) }
         let count = try await pool.withConnection { try $0.query("SELECT count(*) AS c FROM \(table)").first!.decode("c", as: Int.self) }
         #expect(count == 3)
         try await pool.withConnection { try $0.execute("DROP TABLE \(table)") }
     }
 
-    @Test("a queued write that fails fails the statement that carried it, and the transaction rolls back")
+    @Test("a queued write that fails fails the statement that carried it; the transaction rolls back and the connection is reused")
     func queuedWriteFailureRollsBack() async throws {
         let pool = makePool(size: 1)
         let table = "qf_" + TestEnvironment.unique("t").replacingOccurrences(of: "-", with: "_")
-        try await pool.withConnection { try $0.execute("CREATE TABLE \(table) (v int PRIMARY KEY)") }
+        let backend = try await pool.withConnection { connection in
+            try connection.execute("CREATE TABLE \(table) (v int PRIMARY KEY)")
+            return try connection.query("SELECT pg_backend_pid() AS pid").first!.decode("pid", as: Int.self)
+        }
         // Failing at the commit: nothing of the transaction stays.
         await #expect {
             try await pool.transaction { connection in
                 try connection.execute("INSERT INTO \(table) VALUES ($1)", 1)
                 try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 1)
             }
-        } throws: { ($0 as? PostgresError)?.sqlState == PostgresError.uniqueViolation }
-        // Failing at the next statement: that statement throws, and it did not run.
+        } throws: { ($0 as? PostgresError)?.sqlState == PostgresError.uniqueViolation && ($0 as? PostgresError)?.fromQueuedWrite == true }
+        // Failing at the next statement: that statement throws the queued write's error.
         await #expect {
             try await pool.transaction { connection in
                 try connection.execute("INSERT INTO \(table) VALUES ($1)", 2)
                 try connection.executeLater("INSERT INTO \(table) VALUES ($1)", 2)
                 try connection.execute("INSERT INTO \(table) VALUES ($1)", 3)
             }
-        } throws: { ($0 as? PostgresError)?.sqlState == PostgresError.uniqueViolation }
-        // The connection is usable again (out of pipeline mode, no transaction left open).
-        let rows = try await pool.withConnection { connection in
-            try connection.query("SELECT count(*) AS c FROM \(table)").first!.decode("c", as: Int.self)
+        } throws: { ($0 as? PostgresError)?.sqlState == PostgresError.uniqueViolation && ($0 as? PostgresError)?.fromQueuedWrite == true }
+        // The same connection (not a replacement), out of pipeline mode, no transaction left open.
+        let (rows, after, healthy) = try await pool.withConnection { connection in
+            (
+                try connection.query("SELECT count(*) AS c FROM \(table)").first!.decode("c", as: Int.self),
+                try connection.query("SELECT pg_backend_pid() AS pid").first!.decode("pid", as: Int.self), connection.isHealthy
+            )
         }
         #expect(rows == 0)
+        #expect(after == backend)
+        #expect(healthy)
         try await pool.withConnection { try $0.execute("DROP TABLE \(table)") }
     }
 

@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
 # The benchmark harness (issue 11): builds release binaries, brings the local stack up, and in a
 # database and vhost of its own (armada_bench) measures, in one run:
-#   1. the broker's limit: confirmed persistent publishes/s to a quorum queue with 500 confirms in
-#      flight, then consume + ack/s (armada-bench broker);
-#   2. the payments worker: N PAID Tripay callbacks waiting in armada.payments, drained by 1, 2 and
-#      4 worker processes (ARMADA_CONCURRENCY=8 each), credited callbacks per second;
-#   3. the SQL one PAID callback causes, read from pg_stat_statements (statements per callback,
-#      mean time each);
-#   4. the peer: the same credit (same statements, inbox, outbox and a confirming relay) as a Celery
-#      5.7 worker (prefork, concurrency 2 × cores, late acks) with psycopg 3, same message count;
-#      Armada ÷ Celery is taken within the run;
-#   5. the payments worker's RSS idle and after draining.
-# Each throughput figure is the median of RUNS runs, with the spread; a drain's rate counts from
-# its first credit to its last (the deposits' update times), so start-up counts for no one. Figures go to
-# .local/bench/<time>/report.md (and results.json); Docs/benchmarks.md holds the reviewed ones.
+#   1. the broker's limit: confirmed persistent publishes/s to a quorum queue, 500 in flight, then
+#      consume + ack/s (armada-bench broker);
+#   2. payments: N PAID Tripay callbacks waiting in armada.payments, drained by 1, 2 and 4 worker
+#      processes (concurrency 8 each); the SQL one callback causes (pg_stat_statements);
+#   3. the database's limit for the same SQL: the worker's statement log turned into a pgbench
+#      script (pgbench_script.py), at 1, 4 and 8 clients;
+#   4. the peer: the same credit as a Celery 5.7 worker (Deploy/bench/peer/), same count;
+#   5. the ingress at fixed offered loads (armada-bench load, open loop): signed callbacks and
+#      authenticated commands, up to saturation, then at half the maximum;
+#   6. end to end: callback sent -> credit committed, at 25/50/80 % of one worker's drain rate;
+#   7. every process's RSS (and private memory) idle, under load and after a soak;
+#   8. the provisioner (1 and 2 processes) against the DigitalOcean simulator, orders via the API;
+#   9. a lifecycle tick over 100,000 orders (lifecycle-tick.sh, release).
+# Throughput figures are the median of RUNS runs with the spread; every drain starts from empty
+# tables. The report goes to .local/bench/<time>-<profile>/report.md (raw *.jsonl beside it);
+# Docs/benchmarks.md holds the reviewed figures.
 #
-#   Deploy/bench/run.sh          full profile: 30,000 callbacks per run, 3 runs
-#   Deploy/bench/run.sh --ci     CI profile: 1,000 callbacks, 1 run (checks that the harness works)
-#   BENCH_CALLBACKS=N BENCH_RUNS=R override either profile's size
-#
-# Not yet here (issue 11 goes on): the ingress at fixed offered loads, end-to-end latency,
-# pgbench over the captured SQL, the provisioner, the 10-minute soak.
+#   Deploy/bench/run.sh          full profile: 30,000 callbacks per run, 3 runs, a 10-minute soak
+#   Deploy/bench/run.sh --ci     CI profile: every step small, 1 run (checks that the harness works)
+#   BENCH_CALLBACKS=N BENCH_RUNS=R BENCH_SOAK_SECONDS=S override either profile's size
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/env.sh

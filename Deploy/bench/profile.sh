@@ -57,8 +57,8 @@ kill "$WORKER" ${RELAY:-}; wait "$WORKER" 2>/dev/null || true
 [ "$PEER" -eq 1 ] && { pkill -f celery_credit || true; }
 rabbit_env "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBIT_NODE" purge_queue -p armada_bench armada.notifications >/dev/null
 rate=$(( (after - before) / 12 ))
-# Thread names: the worker's are Dispatch and Swift concurrency pools ("…qos…"), RabbitMQ's the
-# Erlang schedulers ("…_scheduler", "…dirty_io…"), PostgreSQL's "postgres".
+# Thread names: RabbitMQ's are the Erlang schedulers ("…_scheduler", "…dirty_io…"), PostgreSQL's
+# "postgres".
 report() { perf report -i "$OUT/perf.data" --no-children "$@" -g none 2>/dev/null | grep -v '^#' | grep -v '^$'; }
 # The worker's threads: Dispatch and Swift concurrency pools ("…qos…") for Armada; Celery's
 # prefork children and its relay are Python ("celery", "python…").

@@ -8,15 +8,7 @@ public enum Outbox {
     /// Records a message to publish once the caller's transaction commits (handlers do so
     /// through `HandlerContext.send`; the ingress records each command it accepts).
     public static func enqueue<Body: MessageBody>(_ envelope: Envelope<Body>, on connection: PGConnection) throws {
-        let body = String(decoding: try envelope.encoded(), as: UTF8.self)
-        // The id is derived from the business fact, so writing it twice is writing it once.
-        // Nothing reads its row count: sent with the commit (or the next statement).
-        try connection.executeLater(
-            """
-            INSERT INTO outbox (message_id, exchange, routing_key, message_type, body)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING
-            """,
-            envelope.id, Body.exchange, Body.messageType, Body.messageType, body)
+        try enqueue([try Pending(envelope)], on: connection)
     }
 
     /// A message a handler sent, written to the outbox with the others of its transaction.
@@ -40,7 +32,8 @@ public enum Outbox {
     }
 
     /// Writes a transaction's sent messages in one statement, in the order sent, queued to go
-    /// with the commit (`executeLater`): no round trip of its own.
+    /// with the commit (`executeLater`): no round trip of its own. The ids are derived from the
+    /// business facts, so writing one twice is writing it once.
     static func enqueue(_ pending: [Pending], on connection: PGConnection) throws {
         guard !pending.isEmpty else { return }
         try connection.executeLater(

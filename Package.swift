@@ -72,6 +72,7 @@ let package = Package(
                 .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
                 .embedInCode("SQL/0011_catalog_orders_provisioning.sql"), .embedInCode("SQL/0012_provisioning_fencing.sql"),
                 .embedInCode("SQL/0013_lifecycle.sql"), .embedInCode("SQL/0014_notifications.sql"),
+                .embedInCode("SQL/0015_queue_backlog.sql"),
             ],
             swiftSettings: strict),
 
@@ -156,6 +157,7 @@ let package = Package(
             name: "Ingress",
             dependencies: [
                 "AMQP", "Postgres", "Messaging", "Tripay", "WalletContracts", "OrdersContracts", "NotificationsContracts", "ArmadaService",
+                "Operations",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -163,7 +165,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ], swiftSettings: strict),
+            ], resources: [.embedInCode("Resources/ops.html")], swiftSettings: strict),
 
         // Thin mains.
         .executableTarget(name: "armada-ingress", dependencies: ["Ingress"], swiftSettings: strict),
@@ -171,11 +173,22 @@ let package = Package(
         .executableTarget(name: "armada-provisioner", dependencies: ["ArmadaService", "Provisioning"], swiftSettings: strict),
         .executableTarget(name: "armada-lifecycle", dependencies: ["ArmadaService", "Lifecycle"], swiftSettings: strict),
         .executableTarget(name: "armada-notifier", dependencies: ["ArmadaService", "Notifications"], swiftSettings: strict),
+        // What operators look at: queues (the management API, or AMQP without it), outbox,
+        // dead letters, flagged deposits, as one snapshot for armadactl, the ops page and the
+        // Prometheus gauges.
+        .target(
+            name: "Operations",
+            dependencies: [
+                "AMQP", "Curl", "Messaging", "Postgres", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+
         .executableTarget(
             name: "armadactl",
             dependencies: [
                 "ArmadaService", "AMQP", "Messaging", "Migrations", "Postgres", "Wallet", "WalletContracts", "DigitalOcean",
-                "OrdersContracts", "Provisioning", "Lifecycle",
+                "OrdersContracts", "Provisioning", "Lifecycle", "Operations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
@@ -228,6 +241,7 @@ let package = Package(
             dependencies: [
                 "AMQP", "Curl", "Ingress", "Messaging", "Postgres", "Tripay", "WalletContracts", "Wallet", "ArmadaTestSupport",
                 "OrdersContracts", "Provisioning", "DigitalOcean", "Lifecycle", "Notifications", "NotificationsContracts", "Telegram",
+                "Operations",
                 .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],

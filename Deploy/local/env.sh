@@ -15,6 +15,7 @@ RABBIT_BIN="${RABBIT_BIN:-/usr/lib/rabbitmq/bin}"
 RABBIT_PORT="${RABBIT_PORT:-55672}"
 RABBIT_DIST_PORT="${RABBIT_DIST_PORT:-55673}"
 RABBIT_EPMD_PORT="${RABBIT_EPMD_PORT:-55369}"
+RABBIT_MANAGEMENT_PORT="${RABBIT_MANAGEMENT_PORT:-55674}"
 RABBIT_NODE="${RABBIT_NODE:-armada@localhost}"
 RABBIT_HOME="$ARMADA_LOCAL/rabbitmq"
 
@@ -22,6 +23,7 @@ SMTP_PORT="${SMTP_PORT:-55025}"
 
 export DATABASE_URL="${DATABASE_URL:-postgresql://$PG_USER@127.0.0.1:$PG_PORT/$PG_DB}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:$RABBIT_PORT/%2f}"
+export RABBITMQ_MANAGEMENT_URL="${RABBITMQ_MANAGEMENT_URL:-http://guest:guest@127.0.0.1:$RABBIT_MANAGEMENT_PORT}"
 
 # RabbitMQ reads these; HOME holds its Erlang cookie so rabbitmqctl can reach the node.
 rabbit_env() {
@@ -38,7 +40,7 @@ rabbit_env() {
     RABBITMQ_CONFIG_FILE="$RABBIT_HOME/rabbitmq" \
     RABBITMQ_ADVANCED_CONFIG_FILE="$RABBIT_HOME/advanced.config" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_HOME/enabled_plugins" \
-    RABBITMQ_ENABLED_PLUGINS="" \
+    RABBITMQ_ENABLED_PLUGINS=rabbitmq_management \
     ERL_CRASH_DUMP="$RABBIT_HOME/log/erl_crash.dump" \
     "$@"
 }

@@ -12,10 +12,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 PACKAGES=(librabbitmq-dev libpq-dev libcurl4-openssl-dev postgresql rabbitmq-server python3-aiosmtpd python3-venv util-linux pkg-config curl openssl)
+# What only the tests use: a headless browser for the ops page, promtool for the alert rules,
+# and the validators of Deploy/ (systemd units, the compose file).
+TOOL_PACKAGES=(chromium chromium-driver python3-selenium prometheus docker-compose systemd)
 
 install_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
+  local missing=() wanted=("$@")
+  [ ${#wanted[@]} -gt 0 ] || wanted=("${PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -78,9 +82,15 @@ loopback_users.guest = true
 disk_free_limit.absolute = 200MB
 log.file.level = warning
 log.console = false
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBIT_MANAGEMENT_PORT
+management_agent.disable_metrics_collector = false
+collect_statistics_interval = 1000
 CONF
   echo "[]." > "$RABBIT_HOME/advanced.config"
-  echo "[]." > "$RABBIT_HOME/enabled_plugins"
+  # The management API: ready/unacknowledged counts and publish/deliver rates per queue, which
+  # AMQP alone does not give (armadactl queues, the ops page, the queue gauges).
+  echo "[rabbitmq_management]." > "$RABBIT_HOME/enabled_plugins"
   # A fixed cookie per checkout; it only guards the loopback-bound distribution port.
   if [ ! -f "$RABBIT_HOME/home/.erlang.cookie" ]; then
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RABBIT_HOME/home/.erlang.cookie"
@@ -131,6 +141,7 @@ rabbit_down() {
 
 case "${1:-up}" in
   install) install_packages ;;
+  install-tools) install_packages "${TOOL_PACKAGES[@]}" ;;
   up) install_packages; pg_up; rabbit_up
       log "PostgreSQL: $DATABASE_URL"
       log "RabbitMQ:   $AMQP_URL" ;;
@@ -142,5 +153,5 @@ case "${1:-up}" in
   rabbit-stop) rabbit_down ;;
   rabbit-start) rabbit_up ;;
   rabbit-pid) cat "$RABBIT_HOME/rabbitmq.pid" ;;
-  *) echo "usage: $0 install|up|down|status|restart-postgres|rabbit-stop|rabbit-start|rabbit-pid" >&2; exit 2 ;;
+  *) echo "usage: $0 install|install-tools|up|down|status|restart-postgres|rabbit-stop|rabbit-start|rabbit-pid" >&2; exit 2 ;;
 esac

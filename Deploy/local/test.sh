@@ -12,6 +12,7 @@ source Deploy/local/env.sh
 
 export PATH="/opt/swift/usr/bin:$PATH"
 Deploy/local/stack.sh up
+Deploy/local/stack.sh install-tools
 
 export ARMADA_TEST_DATABASE_URL="postgresql://$PG_USER@127.0.0.1:$PG_PORT/${PG_DB}_test"
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/armada_test"

@@ -1,6 +1,7 @@
 import AMQP
 import Hummingbird
 import Logging
+import Operations
 import OrdersContracts
 import Postgres
 import Prometheus
@@ -19,11 +20,15 @@ public struct IngressDependencies: Sendable {
     public var console: ConsoleLinks?
     /// Seals DigitalOcean tokens an admin adds; nil without ARMADA_ENCRYPTION_KEY.
     public var sealer: TokenSealer?
+    /// Queues, outbox, dead letters and flags for `GET /api/v1/admin/ops` and the gauges; nil
+    /// answers OPS_UNAVAILABLE.
+    public var ops: OpsSampler?
 
     public init(
         pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String, tokens: TokenVerifier,
-        depositPolicy: DepositPolicy, console: ConsoleLinks? = nil, sealer: TokenSealer? = nil
+        depositPolicy: DepositPolicy, console: ConsoleLinks? = nil, sealer: TokenSealer? = nil, ops: OpsSampler? = nil
     ) {
+        self.ops = ops
         self.sealer = sealer
         self.console = console
         self.pool = pool
@@ -50,6 +55,7 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
     }
+    OpsAPI(sampler: dependencies.ops).addPage(to: router)
     TripayWebhookController(privateKey: dependencies.tripayPrivateKey, broker: dependencies.broker, logger: logger)
         .addRoutes(to: router)
     let api = router.group("/api/v1").add(middleware: Authenticator(verifier: dependencies.tokens))
@@ -58,6 +64,7 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
     PromoAPI(pool: dependencies.pool, gateway: gateway).addRoutes(to: api)
     OrdersAPI(pool: dependencies.pool, gateway: gateway, console: dependencies.console).addRoutes(to: api)
     AdminCatalogAPI(pool: dependencies.pool, gateway: gateway, sealer: dependencies.sealer).addRoutes(to: api)
+    OpsAPI(sampler: dependencies.ops).addRoutes(to: api)
     return router
 }
 

@@ -3,6 +3,7 @@ import ArmadaService
 import Foundation
 import Logging
 import Messaging
+import Operations
 import OrdersContracts
 import WalletContracts
 
@@ -50,15 +51,23 @@ public enum IngressProcess {
             let tokens = try await TokenVerifier.make(
                 secret: settings.jwtSecret, publicKeyPEM: settings.jwtPublicKeyPEM, issuer: settings.jwtIssuer,
                 audience: settings.jwtAudience)
+            // Queue depth, consumers, dead letters, outbox and flags as gauges every 15 s, and
+            // the ops page's data (its own pool connection: a slow snapshot never holds the API's).
+            let ops = OpsSampler(
+                collector: try OpsCollector(
+                    environment: settings.process.environment, amqpURL: settings.process.amqpURL,
+                    pool: Connections.pool(settings.process, name: "armada-ingress-ops", size: 1, logger: logger), broker: broker),
+                interval: .seconds(try settings.process.environment.int("ARMADA_OPS_SAMPLE_SECONDS", default: 15, in: 1...3600)),
+                logger: logger)
             let app = buildApplication(
                 IngressDependencies(
                     pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,
-                    depositPolicy: settings.deposits, console: settings.console, sealer: settings.sealer),
+                    depositPolicy: settings.deposits, console: settings.console, sealer: settings.sealer, ops: ops),
                 port: settings.httpPort, logger: logger)
             // A command whose confirm did not come waits in the outbox; every worker's relay
             // publishes it (the ingress stays thin and runs none).
             logger.info("armada-ingress starting", metadata: ["port": "\(settings.httpPort)"])
-            return ([BrokerService(client: broker), app], settings.process.shutdownDeadline, logger)
+            return ([BrokerService(client: broker), ops, app], settings.process.shutdownDeadline, logger)
         }
     }
 }

@@ -27,12 +27,13 @@ public final class OutboxRelay: Service, Sendable {
     /// Refusals (nack, no route) after which a row is left for an operator (about four hours
     /// with the backoff), alerted by `armada_outbox_stuck` and an error log.
     private let maxRefusals: Int
+    public static let defaultMaxRefusals = 50
     private let doorbell = Doorbell()
 
     public init(
         pool: PostgresPool, broker: BrokerClient, logger: Logger, batchSize: Int = 200,
         sweepInterval: Duration = .seconds(1), sweepGrace: Duration = .seconds(2), claimDuration: Duration = .seconds(30),
-        maxRefusals: Int = 50
+        maxRefusals: Int = OutboxRelay.defaultMaxRefusals
     ) {
         self.pool = pool
         self.broker = broker

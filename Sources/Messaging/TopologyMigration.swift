@@ -129,7 +129,7 @@ public struct TopologyMigration: Sendable {
 /// Dead letters of a work queue: replayed to the work queue they died in.
 public enum DeadLetters {
     /// Headers the runtime adds on the way to the dead-letter queue, removed on replay.
-    static let runtimeHeaders = [
+    public static let runtimeHeaders = [
         "x-error", "x-error-class", "x-attempts", "x-attempt", "x-again", "x-last-error", "x-dead-lettered-at", "x-original-queue",
         "x-original-exchange", "x-original-routing-key", "x-death", "x-first-death-queue", "x-first-death-reason",
         "x-first-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-last-death-exchange", "x-delivery-count",

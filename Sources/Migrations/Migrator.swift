@@ -52,6 +52,7 @@ public struct Migrator: Sendable {
         Migration("0012_provisioning_fencing.sql", PackageResources._012_provisioning_fencing_sql),
         Migration("0013_lifecycle.sql", PackageResources._013_lifecycle_sql),
         Migration("0014_notifications.sql", PackageResources._014_notifications_sql),
+        Migration("0015_queue_backlog.sql", PackageResources._015_queue_backlog_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

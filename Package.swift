@@ -260,6 +260,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .testTarget(name: "DeployTests", dependencies: ["ArmadaTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CatalogueTests",
             dependencies: [

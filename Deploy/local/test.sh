@@ -13,6 +13,15 @@ source Deploy/local/env.sh
 export PATH="/opt/swift/usr/bin:$PATH"
 Deploy/local/stack.sh up
 Deploy/local/stack.sh install-tools
+# kubernetes-validate (PyPI, pinned) for Deploy/kubernetes, (re)installed when the pins change.
+DEPLOY_VENV="$ARMADA_LOCAL/venv-deploy"
+if ! cmp -s Deploy/kubernetes/requirements.txt "$DEPLOY_VENV/installed-requirements.txt" 2>/dev/null; then
+  log "installing kubernetes-validate (pinned, Deploy/kubernetes/requirements.txt) into $DEPLOY_VENV"
+  rm -rf "$DEPLOY_VENV"
+  /usr/bin/python3 -m venv "$DEPLOY_VENV"
+  "$DEPLOY_VENV/bin/pip" install -q -r Deploy/kubernetes/requirements.txt
+  cp Deploy/kubernetes/requirements.txt "$DEPLOY_VENV/installed-requirements.txt"
+fi
 
 export ARMADA_TEST_DATABASE_URL="postgresql://$PG_USER@127.0.0.1:$PG_PORT/${PG_DB}_test"
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/armada_test"

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import Metrics
@@ -40,10 +41,25 @@ public enum Observability {
         }
     }
 
-    /// A small HTTP server for a worker's `/metrics` and `/health`.
-    public static func metricsServer(port: Int, registry: PrometheusCollectorRegistry, logger: Logger) -> some Service {
+    /// A small HTTP server for a worker's `/metrics`, `/health` (the process runs) and
+    /// `/ready` (200 while `ready` names nothing down, else 503 naming what is: Kubernetes'
+    /// readiness probe and a load balancer's check).
+    public static func metricsServer(
+        port: Int, registry: PrometheusCollectorRegistry, logger: Logger, ready: @escaping @Sendable () async -> [String: Bool] = { [:] }
+    ) -> some Service {
         let router = Router()
         addEndpoints(to: router, registry: registry)
+        router.get("/ready") { _, _ -> Response in
+            let checks = await ready()
+            let isReady = checks.values.allSatisfy { $0 }
+            let body = try JSONSerialization.data(
+                withJSONObject: [
+                    "status": isReady ? "ready" : "not_ready", "checks": checks.mapValues { $0 ? "up" : "down" },
+                ], options: [.sortedKeys])
+            return Response(
+                status: isReady ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        }
         return Application(
             router: router, configuration: .init(address: .hostname("0.0.0.0", port: port), serverName: "armada-metrics"), logger: logger)
     }

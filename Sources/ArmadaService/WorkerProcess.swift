@@ -66,7 +66,15 @@ public enum WorkerProcess {
             // Listed in start order; the group stops them in reverse.
             let services: [any Service] =
                 [BrokerService(clients: [publisher] + consumerConnections)]
-                + [Observability.metricsServer(port: settings.metricsPort, registry: registry, logger: logger), relay]
+                + [
+                    Observability.metricsServer(
+                        port: settings.metricsPort, registry: registry, logger: logger,
+                        ready: { [publisher, consumerConnections, pool] in
+                            let database = (try? await pool.withConnection { try $0.query("SELECT 1 AS ok").count == 1 }) ?? false
+                            let broker = publisher.isConnected && consumerConnections.allSatisfy(\.isConnected)
+                            return ["postgres": database, "rabbitmq": broker]
+                        }), relay,
+                ]
                 + periodic + consumers
             return (services, settings.shutdownDeadline, logger)
         }

@@ -95,12 +95,24 @@ struct IsolatedProcessTests {
         await broker.close()
     }
 
+    @Test("a worker that cannot reach the broker is alive but not ready, naming what is down")
+    func workerNotReady() async throws {
+        let (worker, _, metricsPort) = try launch("armada-provisioner", amqpURL: "amqp://guest:guest@127.0.0.1:1/%2f")
+        defer { worker.signal(SIGKILL) }
+        let base = "http://127.0.0.1:\(metricsPort)"
+        #expect(await waitForHTTP(base + "/health"), "\(worker.log)")
+        let ready = try await CurlClient().send(HTTPRequest(url: base + "/ready"))
+        #expect(ready.status == 503)
+        #expect((json(ready)["checks"] as? [String: String]) == ["rabbitmq": "down", "postgres": "up"], "\(json(ready))")
+    }
+
     @Test("SIGTERM stops a worker gracefully with exit status 0")
     func gracefulShutdown() async throws {
         let (worker, _, metricsPort) = try launch("armada-payments", amqpURL: amqpURL)
         #expect(await waitForHTTP("http://127.0.0.1:\(metricsPort)/health"))
         let consuming = await eventually { worker.log.contains("consuming") }
         #expect(consuming)
+        #expect(await waitForHTTP("http://127.0.0.1:\(metricsPort)/ready"), "a consuming worker is ready")
         worker.signal(SIGTERM)
         let status = await worker.wait(timeout: .seconds(30))
         #expect(status == 0, "\(worker.log)")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Brings the whole system up locally: stack, migrations, topology, build, ingress and workers.
 #
-#   Deploy/local/run.sh          start (or restart) everything in the background
-#   Deploy/local/run.sh stop     stop Armada's processes (the stack keeps running)
-#   Deploy/local/run.sh down     stop Armada's processes and the stack
-#   Deploy/local/run.sh status   what runs
+#   Deploy/local/run.sh              start (or restart) everything in the background
+#   Deploy/local/run.sh --foreground start, then follow every process's log; Ctrl-C stops everything
+#   Deploy/local/run.sh stop         stop everything: Armada's processes, then PostgreSQL and RabbitMQ
+#   Deploy/local/run.sh status       what runs
+#   Deploy/local/run.sh demo         play the whole customer story against the running system
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source Deploy/local/env.sh
@@ -30,9 +31,11 @@ stop_processes() {
   done
 }
 
+FOREGROUND=""
 case "${1:-up}" in
-  stop) stop_processes; exit 0 ;;
-  down) stop_processes; Deploy/local/stack.sh down; exit 0 ;;
+  stop|down) stop_processes; Deploy/local/stack.sh down; exit 0 ;;
+  demo) exec /usr/bin/python3 Deploy/local/demo.py "${@:2}" ;;
+  --foreground|-f|fg) FOREGROUND=1 ;;
   status)
     Deploy/local/stack.sh status
     for name in "${PROCESSES[@]}"; do
@@ -41,7 +44,7 @@ case "${1:-up}" in
     done
     exit 0 ;;
   up) ;;
-  *) echo "usage: $0 [up|stop|down|status]" >&2; exit 2 ;;
+  *) echo "usage: $0 [up|--foreground|stop|status|demo]" >&2; exit 2 ;;
 esac
 
 Deploy/local/stack.sh up
@@ -131,6 +134,9 @@ Armada is running.
   SMTP sink          $SMTP_URL   (every email the system sends: $MAILDIR/new/)
   PostgreSQL         $DATABASE_URL
   RabbitMQ           $AMQP_URL
+  ops page           http://127.0.0.1:$ARMADA_HTTP_PORT/ops   (paste an admin token: Deploy/local/admin-token.sh)
+  RabbitMQ management http://127.0.0.1:$RABBIT_MANAGEMENT_PORT   (guest/guest, loopback only)
+  Prometheus rules   Deploy/prometheus/   (scrape config for these ports: Deploy/prometheus/prometheus.yml)
   logs               $LOG_DIR/
   dev secrets        $ARMADA_LOCAL/dev-* (generated, not in git)
 
@@ -147,7 +153,20 @@ Set where a customer's notifications go (PUT /api/v1/me/contact), then read them
   GET /api/v1/notifications; the emails are files in $MAILDIR/new/, the Telegram messages at
   curl $TELEGRAM_API_URL/_sim/messages
 
+The whole story (contact, top-up with a promo, a monthly VPS, reminders, renewal, suspension,
+termination, and the messages the customer got), against this running system:
+  Deploy/local/run.sh demo
+
 Move time (reminders, renewals, suspension):  .build/debug/armadactl lifecycle tick --at 2027-01-01T00:00:00Z
-Queues and dead letters:   .build/debug/armadactl queues
-Stop:                      Deploy/local/run.sh stop      (or 'down' to stop the stack too)
+Queues and dead letters:   .build/debug/armadactl queues [--watch 2]
+Stop everything:           Deploy/local/run.sh stop
 INFO
+
+if [ -n "$FOREGROUND" ]; then
+  log "following the logs; Ctrl-C stops everything"
+  # The processes run in sessions of their own (setsid): Ctrl-C reaches this script and tail only.
+  tail -n 0 -q -F "$LOG_DIR"/armada-*.log &
+  TAIL_PID=$!
+  trap 'trap - INT TERM; kill "$TAIL_PID" 2>/dev/null; echo; log "stopping"; stop_processes; Deploy/local/stack.sh down; exit 0' INT TERM
+  wait "$TAIL_PID" || true
+fi

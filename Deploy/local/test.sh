@@ -102,4 +102,17 @@ if [ $# -eq 0 ] || [[ "$*" == *Bench* ]]; then
   Deploy/bench/run.sh --ci > "$ARMADA_LOCAL/bench-ci.log" 2>&1 || { status=1; tail -40 "$ARMADA_LOCAL/bench-ci.log"; }
   grep -E "^\[armada-local\] (  |[0-9]\.)" "$ARMADA_LOCAL/bench-ci.log" || true
 fi
+
+# The README's run command as a new user meets it: the whole local system up, up again (a second
+# run restarts it), the demo's full story through the public API, then stop, which stops
+# everything (the stack too, so this runs last).
+if [ $# -eq 0 ] || [[ "$*" == *Demo* ]]; then
+  log "the local system: run.sh twice, run.sh demo, run.sh stop"
+  demo_log="$ARMADA_LOCAL/demo-run.log"
+  { Deploy/local/run.sh && Deploy/local/run.sh && Deploy/local/run.sh demo; } > "$demo_log" 2>&1 \
+    || { status=1; tail -60 "$demo_log"; }
+  grep -E "^\[\+|^The story|DEMO FAILED" "$demo_log" || true
+  Deploy/local/run.sh stop > /dev/null 2>&1 || status=1
+  if Deploy/local/run.sh status | grep -q ": running"; then log "run.sh stop left something running"; status=1; fi
+fi
 exit $status

@@ -250,7 +250,7 @@ let package = Package(
         .testTarget(
             name: "IngressTests",
             dependencies: [
-                "Ingress", .product(name: "Crypto", package: "swift-crypto"), "AMQP", "Messaging", "Postgres", "WalletContracts",
+                "Ingress", "Tripay", .product(name: "Crypto", package: "swift-crypto"), "AMQP", "Messaging", "Postgres", "WalletContracts",
                 "ArmadaTestSupport",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -51,60 +51,58 @@ struct TokenExpired: Error {}
 /// against the key of the algorithm its header names. `ARMADA_JWT_ISSUER` and
 /// `ARMADA_JWT_AUDIENCE`, when set, must match the token's `iss` and be among its `aud`.
 public struct TokenVerifier: Sendable {
-    let hmacKeys: JWTKeyCollection?
-    let publicKeys: JWTKeyCollection?
-    /// The algorithm the public key verifies (RS256 or ES256).
-    let publicAlgorithm: String?
+    /// Each key with the algorithm it verifies, current keys first; during a rotation the
+    /// previous secret or public key (`ARMADA_JWT_SECRET_PREVIOUS`, `ARMADA_JWT_PUBLIC_KEY_PREVIOUS`)
+    /// still verifies tokens signed before the switch.
+    let keys: [(algorithm: String, keys: JWTKeyCollection)]
     let issuer: String?
     let audience: String?
 
-    public static func make(secret: String?, publicKeyPEM: String?, issuer: String? = nil, audience: String? = nil) async throws
-        -> TokenVerifier
-    {
-        var hmacKeys: JWTKeyCollection?
-        var publicKeys: JWTKeyCollection?
-        var publicAlgorithm: String?
-        if let secret, !secret.isEmpty {
+    public static func make(
+        secret: String?, publicKeyPEM: String?, issuer: String? = nil, audience: String? = nil, previousSecret: String? = nil,
+        previousPublicKeyPEM: String? = nil
+    ) async throws -> TokenVerifier {
+        var keys: [(String, JWTKeyCollection)] = []
+        for candidate in [secret, previousSecret] {
+            guard let candidate, !candidate.isEmpty else { continue }
             // HS256 with a key shorter than the hash output is weak; jwt-kit asserts on it.
-            guard secret.utf8.count >= 32 else { throw TokenVerifierError.shortSecret }
-            let keys = JWTKeyCollection()
-            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-            hmacKeys = keys
+            guard candidate.utf8.count >= 32 else { throw TokenVerifierError.shortSecret }
+            let collection = JWTKeyCollection()
+            await collection.add(hmac: HMACKey(from: candidate), digestAlgorithm: .sha256)
+            keys.append(("HS256", collection))
         }
-        if let pem = publicKeyPEM, !pem.isEmpty {
-            let keys = JWTKeyCollection()
+        for pem in [publicKeyPEM, previousPublicKeyPEM] {
+            guard let pem, !pem.isEmpty else { continue }
+            let collection = JWTKeyCollection()
             if let key = try? ES256PublicKey(pem: pem) {
-                await keys.add(ecdsa: key)
-                publicAlgorithm = "ES256"
+                await collection.add(ecdsa: key)
+                keys.append(("ES256", collection))
             } else {
-                await keys.add(rsa: try Insecure.RSA.PublicKey(pem: pem), digestAlgorithm: .sha256)
-                publicAlgorithm = "RS256"
+                await collection.add(rsa: try Insecure.RSA.PublicKey(pem: pem), digestAlgorithm: .sha256)
+                keys.append(("RS256", collection))
             }
-            publicKeys = keys
         }
-        guard hmacKeys != nil || publicKeys != nil else { throw TokenVerifierError.noKey }
-        return TokenVerifier(
-            hmacKeys: hmacKeys, publicKeys: publicKeys, publicAlgorithm: publicAlgorithm, issuer: issuer?.nilIfEmpty,
-            audience: audience?.nilIfEmpty)
+        guard !keys.isEmpty, (secret?.isEmpty == false) || (publicKeyPEM?.isEmpty == false) else { throw TokenVerifierError.noKey }
+        return TokenVerifier(keys: keys, issuer: issuer?.nilIfEmpty, audience: audience?.nilIfEmpty)
     }
 
     func verify(_ token: String) async throws -> Identity {
         let invalid = APIError(.unauthorized, .invalidToken, "the token is malformed or not signed by a trusted key")
-        let keys: JWTKeyCollection?
-        switch Self.algorithm(of: token) {
-        case "HS256": keys = hmacKeys
-        case let algorithm? where algorithm == publicAlgorithm: keys = publicKeys
-        default: keys = nil
+        let algorithm = Self.algorithm(of: token)
+        var verified: ArmadaClaims?
+        // Only keys of the algorithm the header names: a token never picks its own verification
+        // (an HS256 token "signed" with an RS256 public key finds no HMAC key made from it).
+        for candidate in keys where candidate.algorithm == algorithm {
+            do {
+                verified = try await candidate.keys.verify(token, as: ArmadaClaims.self)
+                break
+            } catch is TokenExpired {
+                throw APIError(.unauthorized, .tokenExpired, "the token has expired")
+            } catch {
+                continue
+            }
         }
-        guard let keys else { throw invalid }
-        let claims: ArmadaClaims
-        do {
-            claims = try await keys.verify(token, as: ArmadaClaims.self)
-        } catch is TokenExpired {
-            throw APIError(.unauthorized, .tokenExpired, "the token has expired")
-        } catch {
-            throw invalid
-        }
+        guard let claims = verified else { throw invalid }
         if let issuer, claims.iss?.value != issuer {
             throw APIError(.unauthorized, .invalidToken, "the token was not issued by the expected issuer")
         }

@@ -14,6 +14,8 @@ public struct IngressDependencies: Sendable {
     public var broker: BrokerClient
     public var registry: PrometheusCollectorRegistry
     public var tripayPrivateKey: String
+    /// A rotated-out Tripay private key whose signatures are still accepted; nil outside a rotation.
+    public var tripayPreviousPrivateKey: String?
     public var tokens: TokenVerifier
     public var depositPolicy: DepositPolicy
     /// Console links for `GET /orders/{id}/console`; nil answers CONSOLE_NOT_AVAILABLE.
@@ -25,9 +27,11 @@ public struct IngressDependencies: Sendable {
     public var ops: OpsSampler?
 
     public init(
-        pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String, tokens: TokenVerifier,
-        depositPolicy: DepositPolicy, console: ConsoleLinks? = nil, sealer: TokenSealer? = nil, ops: OpsSampler? = nil
+        pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String,
+        tripayPreviousPrivateKey: String? = nil, tokens: TokenVerifier, depositPolicy: DepositPolicy, console: ConsoleLinks? = nil,
+        sealer: TokenSealer? = nil, ops: OpsSampler? = nil
     ) {
+        self.tripayPreviousPrivateKey = tripayPreviousPrivateKey
         self.ops = ops
         self.sealer = sealer
         self.console = console
@@ -56,8 +60,11 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
             body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
     }
     OpsAPI(sampler: dependencies.ops).addPage(to: router)
-    TripayWebhookController(privateKey: dependencies.tripayPrivateKey, broker: dependencies.broker, logger: logger)
-        .addRoutes(to: router)
+    TripayWebhookController(
+        privateKeys: [dependencies.tripayPrivateKey] + [dependencies.tripayPreviousPrivateKey].compactMap { $0 },
+        broker: dependencies.broker, logger: logger
+    )
+    .addRoutes(to: router)
     let api = router.group("/api/v1").add(middleware: Authenticator(verifier: dependencies.tokens))
     let gateway = CommandGateway(pool: dependencies.pool, broker: dependencies.broker, logger: logger)
     CustomerAPI(pool: dependencies.pool, gateway: gateway, depositPolicy: dependencies.depositPolicy).addRoutes(to: api)

@@ -12,7 +12,11 @@ public struct IngressSettings: Sendable {
     public var process: ProcessSettings
     public var httpPort: Int
     public var tripayPrivateKey: String
+    /// TRIPAY_PRIVATE_KEY_PREVIOUS: during a key rotation, callbacks signed with the old key still verify.
+    public var tripayPreviousPrivateKey: String?
     public var jwtSecret: String?
+    public var jwtSecretPrevious: String?
+    public var jwtPublicKeyPEMPrevious: String?
     public var jwtPublicKeyPEM: String?
     public var jwtIssuer: String?
     public var jwtAudience: String?
@@ -24,7 +28,10 @@ public struct IngressSettings: Sendable {
         process = try ProcessSettings(environment, defaultMetricsPort: 9100)
         httpPort = try environment.int("ARMADA_HTTP_PORT", default: 8080, in: 1...65535)
         tripayPrivateKey = try environment.required("TRIPAY_PRIVATE_KEY")
+        tripayPreviousPrivateKey = environment.string("TRIPAY_PRIVATE_KEY_PREVIOUS")
         jwtSecret = environment.string("ARMADA_JWT_SECRET")
+        jwtSecretPrevious = environment.string("ARMADA_JWT_SECRET_PREVIOUS")
+        jwtPublicKeyPEMPrevious = environment.string("ARMADA_JWT_PUBLIC_KEY_PREVIOUS")
         jwtPublicKeyPEM = environment.string("ARMADA_JWT_PUBLIC_KEY")
         jwtIssuer = environment.string("ARMADA_JWT_ISSUER")
         jwtAudience = environment.string("ARMADA_JWT_AUDIENCE")
@@ -50,7 +57,8 @@ public enum IngressProcess {
             let pool = Connections.pool(settings.process, name: "armada-ingress", size: 4, logger: logger)
             let tokens = try await TokenVerifier.make(
                 secret: settings.jwtSecret, publicKeyPEM: settings.jwtPublicKeyPEM, issuer: settings.jwtIssuer,
-                audience: settings.jwtAudience)
+                audience: settings.jwtAudience, previousSecret: settings.jwtSecretPrevious,
+                previousPublicKeyPEM: settings.jwtPublicKeyPEMPrevious)
             // Queue depth, consumers, dead letters, outbox and flags as gauges every 15 s, and
             // the ops page's data (its own pool connection: a slow snapshot never holds the API's).
             let ops = OpsSampler(
@@ -61,7 +69,8 @@ public enum IngressProcess {
                 logger: logger)
             let app = buildApplication(
                 IngressDependencies(
-                    pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey, tokens: tokens,
+                    pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey,
+                    tripayPreviousPrivateKey: settings.tripayPreviousPrivateKey, tokens: tokens,
                     depositPolicy: settings.deposits, console: settings.console, sealer: settings.sealer, ops: ops),
                 port: settings.httpPort, logger: logger)
             // A command whose confirm did not come waits in the outbox; every worker's relay

@@ -17,7 +17,8 @@ struct TripayWebhookController: Sendable {
     static let signatureHeader = HTTPField.Name("X-Callback-Signature")!
     static let eventHeader = HTTPField.Name("X-Callback-Event")!
 
-    let privateKey: String
+    /// TRIPAY_PRIVATE_KEY, then (during a rotation) TRIPAY_PRIVATE_KEY_PREVIOUS.
+    let privateKeys: [String]
     let broker: BrokerClient
     let logger: Logger
 
@@ -39,7 +40,7 @@ struct TripayWebhookController: Sendable {
         guard let signature = request.headers[Self.signatureHeader], !signature.isEmpty else {
             throw rejected(.unauthorized, .missingSignature, "X-Callback-Signature is required")
         }
-        guard TripaySignature.isValidCallback(body: body, signature: signature, privateKey: privateKey) else {
+        guard privateKeys.contains(where: { TripaySignature.isValidCallback(body: body, signature: signature, privateKey: $0) }) else {
             throw rejected(.unauthorized, .invalidSignature, "X-Callback-Signature does not match the body")
         }
         let callback: TripayCallback

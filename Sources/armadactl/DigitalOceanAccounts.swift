@@ -8,7 +8,8 @@ import Provisioning
 
 struct DOAccountsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "do-accounts", abstract: "DigitalOcean accounts droplets are created on.", subcommands: [Add.self, List.self])
+        commandName: "do-accounts", abstract: "DigitalOcean accounts droplets are created on.",
+        subcommands: [Add.self, List.self, Reseal.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -53,6 +54,37 @@ struct DOAccountsCommand: AsyncParsableCommand {
                         + (account.rateRemaining.map { ", \($0) calls left this hour" } ?? "")
                         + (account.lastError.map { ", last error: \($0)" } ?? ""))
             }
+        }
+    }
+
+    struct Reseal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Seal every stored token with the current ARMADA_ENCRYPTION_KEY (the last step of a key rotation; tokens open with ARMADA_ENCRYPTION_KEY_PREVIOUS until then)."
+        )
+
+        func run() async throws {
+            let tooling = try Tooling()
+            let sealer = try TokenSealer(tooling.settings.environment)
+            // One transaction, rows locked: an account added meanwhile is sealed with the current
+            // key already, and no process reads a half-rotated row.
+            let (resealed, current) = try await tooling.pool().transaction { connection -> (Int, Int) in
+                var resealed = 0
+                var current = 0
+                for row in try connection.query("SELECT id, token_sealed FROM do_accounts ORDER BY id FOR UPDATE") {
+                    let id: UUID = try row.decode("id")
+                    let opened = try sealer.openTelling(try row.decode("token_sealed"))
+                    if opened.current {
+                        current += 1
+                        continue
+                    }
+                    _ = try connection.execute(
+                        "UPDATE do_accounts SET token_sealed = $2 WHERE id = $1", id, try sealer.seal(opened.token))
+                    resealed += 1
+                }
+                return (resealed, current)
+            }
+            print("resealed \(resealed) token(s) with the current key; \(current) already were; ARMADA_ENCRYPTION_KEY_PREVIOUS can go")
         }
     }
 }

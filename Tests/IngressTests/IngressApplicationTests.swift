@@ -10,6 +10,7 @@ import Messaging
 import Postgres
 import Prometheus
 import Testing
+import Tripay
 import WalletContracts
 
 @testable import Ingress
@@ -29,7 +30,7 @@ enum InProcessIngress {
     ///   - databaseURL: an unreachable database shows the 503.
     static func withApplication(
         amqpURL: String = TestEnvironment.amqpURL, databaseURL: String = TestEnvironment.databaseURL,
-        _ test: @Sendable (any TestClientProtocol) async throws -> Void
+        tripayPreviousPrivateKey: String? = nil, _ test: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         var configuration = try AMQPConfiguration(url: amqpURL)
         configuration.connectionName = "ingress-in-process"
@@ -40,7 +41,8 @@ enum InProcessIngress {
             pool: PostgresPool(connectionString: databaseURL, size: 2, applicationName: "ingress-in-process", logger: logger),
             broker: broker,
             registry: PrometheusCollectorRegistry(),
-            tripayPrivateKey: "in-process-fake-tripay-key", tokens: try await TokenVerifier.make(secret: secret, publicKeyPEM: nil),
+            tripayPrivateKey: "in-process-fake-tripay-key", tripayPreviousPrivateKey: tripayPreviousPrivateKey,
+            tokens: try await TokenVerifier.make(secret: secret, publicKeyPEM: nil),
             depositPolicy: DepositPolicy())
         let app = buildApplication(dependencies, port: 0, logger: logger)
         do {
@@ -93,6 +95,31 @@ struct IngressApplicationTests {
                     #expect(response.status == .unauthorized)
                     let error = try errorBody(response)
                     #expect(error.code == code)
+                }
+            }
+        }
+    }
+
+    @Test("Tripay key rotation: a callback signed with the previous private key passes the signature check, another key does not")
+    func tripayPreviousKey() async throws {
+        // An incomplete payload: past the signature check it is refused as malformed (400), before
+        // it 401; and the broker is unreachable, so nothing could reach a queue either way.
+        let body = Array(#"{"reference":"T0001ROTATE","merchant_ref":"DEP-X","status":"PAID"}"#.utf8)
+        try await InProcessIngress.withApplication(
+            amqpURL: "amqp://guest:guest@127.0.0.1:1/%2f", tripayPreviousPrivateKey: "in-process-fake-previous-key"
+        ) { client in
+            for (key, code) in [
+                ("in-process-fake-tripay-key", "MALFORMED_CALLBACK"), ("in-process-fake-previous-key", "MALFORMED_CALLBACK"),
+                ("in-process-fake-other-key", "INVALID_SIGNATURE"),
+            ] {
+                var headers = HTTPFields()
+                headers[HTTPField.Name("X-Callback-Event")!] = "payment_status"
+                headers[HTTPField.Name("X-Callback-Signature")!] = TripaySignature.callback(body: body, privateKey: key)
+                headers[.contentType] = "application/json"
+                try await client.execute(uri: "/api/v1/webhooks/tripay", method: .post, headers: headers, body: ByteBuffer(bytes: body)) {
+                    response in
+                    let error = try errorBody(response)
+                    #expect(error.code == code, "signed with \(key)")
                 }
             }
         }

@@ -68,6 +68,37 @@ struct TokenVerifierTests {
         #expect(try await verifier.verify(try await signer.sign(claims("cust-rs"))) == Identity(customerId: "cust-rs", role: .customer))
     }
 
+    @Test("key rotation: tokens of the previous secret or public key verify alongside the new ones; without them they do not")
+    func rotation() async throws {
+        let (old, new) = (String(repeating: "o", count: 40), String(repeating: "n", count: 40))
+        func signer(_ secret: String) async -> JWTKeyCollection {
+            let keys = JWTKeyCollection()
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            return keys
+        }
+        let (oldKey, newKey) = (ES256PrivateKey(), ES256PrivateKey())
+        let oldPublic = JWTKeyCollection()
+        await oldPublic.add(ecdsa: oldKey)
+        let newPublic = JWTKeyCollection()
+        await newPublic.add(ecdsa: newKey)
+
+        let rotating = try await TokenVerifier.make(
+            secret: new, publicKeyPEM: newKey.publicKey.pemRepresentation, previousSecret: old,
+            previousPublicKeyPEM: oldKey.publicKey.pemRepresentation)
+        #expect(try await rotating.verify(try await signer(old).sign(claims("old-hs"))).customerId == "old-hs")
+        #expect(try await rotating.verify(try await signer(new).sign(claims("new-hs"))).customerId == "new-hs")
+        #expect(try await rotating.verify(try await oldPublic.sign(claims("old-es"))).customerId == "old-es")
+        #expect(try await rotating.verify(try await newPublic.sign(claims("new-es"))).customerId == "new-es")
+        #expect(await rejection(rotating, try await signer(old).sign(claims(expiresIn: -5))) == "TOKEN_EXPIRED")
+        #expect(await rejection(rotating, try await signer(String(repeating: "x", count: 40)).sign(claims())) == "INVALID_TOKEN")
+
+        let rotated = try await TokenVerifier.make(secret: new, publicKeyPEM: newKey.publicKey.pemRepresentation)
+        #expect(await rejection(rotated, try await signer(old).sign(claims())) == "INVALID_TOKEN")
+        #expect(await rejection(rotated, try await oldPublic.sign(claims())) == "INVALID_TOKEN")
+        // A previous key alone is no configuration.
+        await #expect(throws: TokenVerifierError.self) { try await TokenVerifier.make(secret: nil, publicKeyPEM: nil, previousSecret: old) }
+    }
+
     @Test("HS256: valid, expired, wrong role, wrong secret, not a JWT")
     func hs256() async throws {
         let secret = String(repeating: "s", count: 40)

@@ -82,6 +82,26 @@ struct TokenSealerTests {
         #expect(throws: TokenSealer.OpenError.self) { try other.open(try sealer.seal("x")) }
     }
 
+    @Test("rotation: tokens sealed with a previous key open and are told apart; without it they do not")
+    func rotation() throws {
+        let old = try TokenSealer(hexKey: key)
+        let newKey = String(repeating: "a1", count: 32)
+        let sealedOld = try old.seal("dop_v1_old")
+        let rotating = try TokenSealer(
+            EnvironmentReader([
+                "ARMADA_ENCRYPTION_KEY": newKey, "ARMADA_ENCRYPTION_KEY_PREVIOUS": "\(String(repeating: "77", count: 32)), \(key)",
+            ]))
+        #expect(try rotating.openTelling(sealedOld) == ("dop_v1_old", false), "opens with a previous key, which needs resealing")
+        let sealedNew = try rotating.seal("dop_v1_new")
+        #expect(try rotating.openTelling(sealedNew) == ("dop_v1_new", true), "a new seal uses the current key")
+        #expect(throws: TokenSealer.OpenError.self) { try old.open(sealedNew) }
+        let rotated = try TokenSealer(hexKey: newKey)
+        #expect(throws: TokenSealer.OpenError.self) { try rotated.open(sealedOld) }
+        #expect(throws: SettingsError.self) {
+            try TokenSealer(EnvironmentReader(["ARMADA_ENCRYPTION_KEY": newKey, "ARMADA_ENCRYPTION_KEY_PREVIOUS": "abc"]))
+        }
+    }
+
     @Test("a key that is not 64 hex digits stops the provisioner at start")
     func wrongKey() {
         for bad in ["", "abc", String(repeating: "0f", count: 31), String(repeating: "zz", count: 32), String(repeating: "0f", count: 33)] {

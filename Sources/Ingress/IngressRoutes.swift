@@ -18,7 +18,7 @@ enum IngressRoutes {
         ("/api/v1/admin/do-accounts/{id}", ["PATCH"]), ("/api/v1/admin/plans", ["GET", "POST"]),
         ("/api/v1/admin/plans/{id}", ["PATCH", "DELETE"]), ("/api/v1/admin/images", ["GET", "POST"]),
         ("/api/v1/admin/images/{slug}", ["PATCH", "DELETE"]), ("/api/v1/admin/regions", ["GET", "POST"]),
-        ("/api/v1/admin/regions/{slug}", ["PATCH", "DELETE"]),
+        ("/api/v1/admin/regions/{slug}", ["PATCH", "DELETE"]), ("/ops", ["GET"]), ("/api/v1/admin/ops", ["GET"]),
     ]
 
     /// The methods a path takes; nil when no route has this path.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Validates Deploy/kubernetes/*.yaml (or the files given):
+"""Validates Deploy/kubernetes/*.yaml and jobs/*.yaml (or the files given):
 
 - every core resource against the Kubernetes schemas (kubernetes-validate --strict, from PyPI,
   in the venv named by KUBERNETES_VALIDATE or on PATH);
@@ -33,7 +33,7 @@ def fail(message):
 
 
 def main():
-    files = sys.argv[1:] or sorted(glob.glob(os.path.join(HERE, "*.yaml")))
+    files = sys.argv[1:] or sorted(glob.glob(os.path.join(HERE, "*.yaml")) + glob.glob(os.path.join(HERE, "jobs", "*.yaml")))
     documents = []
     for path in files:
         with open(path) as handle:

@@ -40,6 +40,9 @@ public enum WorkerProcess {
             let definitions = try await define(
                 WorkerResources(pool: pool, publisher: publisher, logger: logger, environment: settings.environment))
             let relay = OutboxRelay(pool: pool, broker: publisher, logger: logger)
+            // `/ready` has a connection of its own: under load the handlers' pool may have none
+            // free for longer than a readiness probe waits.
+            let readiness = Connections.pool(settings, name: "\(name)-ready", size: 1, logger: logger)
             var consumerConnections: [BrokerClient] = []
             var consumers: [any Service] = []
             for definition in definitions {
@@ -69,8 +72,8 @@ public enum WorkerProcess {
                 + [
                     Observability.metricsServer(
                         port: settings.metricsPort, registry: registry, logger: logger,
-                        ready: { [publisher, consumerConnections, pool] in
-                            let database = (try? await pool.withConnection { try $0.query("SELECT 1 AS ok").count == 1 }) ?? false
+                        ready: { [publisher, consumerConnections, readiness] in
+                            let database = (try? await readiness.withConnection { try $0.query("SELECT 1 AS ok").count == 1 }) ?? false
                             let broker = publisher.isConnected && consumerConnections.allSatisfy(\.isConnected)
                             return ["postgres": database, "rabbitmq": broker]
                         }), relay,

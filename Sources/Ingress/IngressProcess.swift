@@ -31,8 +31,8 @@ public struct IngressSettings: Sendable {
         tripayPreviousPrivateKey = environment.string("TRIPAY_PRIVATE_KEY_PREVIOUS")
         jwtSecret = environment.string("ARMADA_JWT_SECRET")
         jwtSecretPrevious = environment.string("ARMADA_JWT_SECRET_PREVIOUS")
-        jwtPublicKeyPEMPrevious = environment.string("ARMADA_JWT_PUBLIC_KEY_PREVIOUS")
-        jwtPublicKeyPEM = environment.string("ARMADA_JWT_PUBLIC_KEY")
+        jwtPublicKeyPEMPrevious = environment.string("ARMADA_JWT_PUBLIC_KEY_PREVIOUS").map(Self.pem)
+        jwtPublicKeyPEM = environment.string("ARMADA_JWT_PUBLIC_KEY").map(Self.pem)
         jwtIssuer = environment.string("ARMADA_JWT_ISSUER")
         jwtAudience = environment.string("ARMADA_JWT_AUDIENCE")
         deposits = try DepositPolicy(environment)
@@ -40,6 +40,22 @@ public struct IngressSettings: Sendable {
         if let template = environment.string("ARMADA_CONSOLE_URL_TEMPLATE") {
             console = ConsoleLinks(template: template, signingKey: try environment.required("ARMADA_CONSOLE_SIGNING_KEY"))
         }
+    }
+}
+
+extension IngressSettings {
+    /// A PEM as an environment variable: with real newlines, or on one line with `\n` escapes
+    /// (what env files and `kubectl create secret --from-env-file` can hold).
+    static func pem(_ value: String) -> String {
+        value.contains("\n") ? value : value.replacingOccurrences(of: "\\n", with: "\n")
+    }
+
+    /// The keys being rotated out, by variable name: each is accepted until removed.
+    var previousKeys: [String] {
+        [
+            ("TRIPAY_PRIVATE_KEY_PREVIOUS", tripayPreviousPrivateKey), ("ARMADA_JWT_SECRET_PREVIOUS", jwtSecretPrevious),
+            ("ARMADA_JWT_PUBLIC_KEY_PREVIOUS", jwtPublicKeyPEMPrevious),
+        ].compactMap { $0.1?.isEmpty == false ? $0.0 : nil }
     }
 }
 
@@ -76,6 +92,12 @@ public enum IngressProcess {
             // A command whose confirm did not come waits in the outbox; every worker's relay
             // publishes it (the ingress stays thin and runs none).
             logger.info("armada-ingress starting", metadata: ["port": "\(settings.httpPort)"])
+            if !settings.previousKeys.isEmpty {
+                // A rotation's overlap: remove the old key once nothing signed with it is in flight.
+                logger.warning(
+                    "previous keys still accepted (a key rotation in progress)",
+                    metadata: ["variables": "\(settings.previousKeys.joined(separator: ","))"])
+            }
             return ([BrokerService(client: broker), ops, app], settings.process.shutdownDeadline, logger)
         }
     }

@@ -18,7 +18,7 @@ struct OpsAPI: Sendable {
                     .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
                     // The page runs only its own inline script and talks only to this origin.
                     .contentSecurityPolicy:
-                        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+                        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
                 ],
                 body: .init(byteBuffer: Self.page))
         }

@@ -4,8 +4,11 @@ import Messaging
 
 /// Walks a work queue's dead letters with `basic.get`, selects some by type, error or id, and
 /// shows, replays or discards the selected ones. Every letter it does not act on is handed back
-/// (`nack` with requeue) before it returns, so a filtered walk never loses or reorders what it
-/// left alone beyond RabbitMQ's own requeue order.
+/// (`nack` with requeue) before it returns, so a filtered walk never loses what it left alone.
+///
+/// The dead-letter queues are declared without a delivery limit, and on RabbitMQ 3.x a requeue
+/// never counts against one. RabbitMQ 4.0 gave quorum queues a default limit of 20, so a letter
+/// looked at often could be dropped there: Docs/deploy.md names the supported versions.
 public struct DeadLetterBrowser: Sendable {
     public struct Filter: Sendable {
         public var type: String?
@@ -65,6 +68,15 @@ public struct DeadLetterBrowser: Sendable {
         self.policy = policy
     }
 
+    /// The walk's connection went away (the client reconnected): the letters it held return to
+    /// the queue by themselves, and their delivery tags mean nothing on the new connection.
+    public struct ConnectionChanged: Error, CustomStringConvertible {
+        public var actedOn: Int
+        public var description: String {
+            "the broker connection dropped during the walk after \(actedOn) letter(s) were acted on; the others are back in the queue: run it again"
+        }
+    }
+
     /// Acts on up to `limit` letters matching `filter`; returns them. `progress` is called with
     /// the number acted on so far and the number looked at.
     public func run(
@@ -73,16 +85,31 @@ public struct DeadLetterBrowser: Sendable {
         var selected: [DeadLetter] = []
         var handBack: [UInt64] = []
         var looked = 0
+        // Every tag belongs to the connection its `basic.get` ran on; an ack or nack on another
+        // one would be refused (406) or, worse, settle another delivery.
+        var walkConnection: ObjectIdentifier?
+        func onWalkConnection<T: Sendable>(_ operation: @escaping @Sendable (AMQPConnection) throws -> T) async throws -> T {
+            let expected = walkConnection
+            return try await client.perform { connection in
+                guard expected == nil || ObjectIdentifier(connection) == expected else { throw ConnectionChanged(actedOn: 0) }
+                return try operation(connection)
+            }
+        }
         do {
-            while selected.count < limit, let message = try await client.perform({ [policy] in try $0.get(queue: policy.deadLetterQueue) })
-            {
+            while selected.count < limit {
+                let queue = policy.deadLetterQueue
+                let got = try await onWalkConnection { connection in
+                    (try connection.get(queue: queue), ObjectIdentifier(connection))
+                }
+                walkConnection = got.1
+                guard let message = got.0 else { break }
                 looked += 1
                 let letter = DeadLetter(message.properties, body: message.body)
+                let tag = message.deliveryTag
                 guard filter.matches(letter) else {
-                    handBack.append(message.deliveryTag)
+                    handBack.append(tag)
                     continue
                 }
-                let tag = message.deliveryTag
                 switch action {
                 case .show:
                     handBack.append(tag)
@@ -92,26 +119,35 @@ public struct DeadLetterBrowser: Sendable {
                     properties.headers["x-replayed-at"] = .string(ISO8601DateFormatter().string(from: now))
                     // Published with a confirm before the letter is acknowledged: a crash in
                     // between leaves a copy in both places, and the inbox makes the copy a no-op.
-                    try await client.publish(exchange: "", routingKey: policy.name, properties: properties, body: message.body)
-                    try await client.perform { try $0.ack(tag) }
+                    do {
+                        try await client.publish(exchange: "", routingKey: policy.name, properties: properties, body: message.body)
+                    } catch {
+                        handBack.append(tag)
+                        throw error
+                    }
+                    try await onWalkConnection { try $0.ack(tag) }
                 case .discard:
-                    try await client.perform { try $0.ack(tag) }
+                    try await onWalkConnection { try $0.ack(tag) }
                 }
                 selected.append(letter)
                 if selected.count % 100 == 0 { progress(selected.count, looked) }
             }
+        } catch is ConnectionChanged {
+            throw ConnectionChanged(actedOn: selected.count)
         } catch {
-            try? await giveBack(handBack)
+            try? await giveBack(handBack, on: onWalkConnection)
             throw error
         }
-        try await giveBack(handBack)
+        try await giveBack(handBack, on: onWalkConnection)
         progress(selected.count, looked)
         return selected
     }
 
-    private func giveBack(_ tags: [UInt64]) async throws {
+    private func giveBack(
+        _ tags: [UInt64], on walkConnection: (@escaping @Sendable (AMQPConnection) throws -> Void) async throws -> Void
+    ) async throws {
         guard !tags.isEmpty else { return }
-        try await client.perform { connection in
+        try await walkConnection { connection in
             for tag in tags { try connection.nack(tag, requeue: true) }
         }
     }

@@ -64,33 +64,48 @@ public struct OpsCollector: Sendable {
         let nonEmpty = zip(names, counts).filter { $0.1.ready > 0 }.map { $0.0.name }
         let everyName = names.map(\.name)
         let vhost = vhost
-        let database = try await pool.withConnection { connection in
-            try Self.readDatabase(vhost: vhost, nonEmpty: nonEmpty, all: everyName, on: connection)
+        // The broker's figures matter most when PostgreSQL is down: they are shown without the
+        // database's (no ages, no outbox, no flags) and a warning says why.
+        var database = DatabaseView(readyFor: [:], outbox: nil, flags: [:], recent: [])
+        var databaseWarning: String?
+        do {
+            database = try await pool.withConnection { connection in
+                try Self.readDatabase(vhost: vhost, nonEmpty: nonEmpty, all: everyName, on: connection)
+            }
+        } catch {
+            databaseWarning = "PostgreSQL did not answer (\(error)): no backlog ages, outbox or flags in this snapshot"
         }
         let queues = zip(names, counts).map { queue, count in
             OpsSnapshot.Queue(
                 name: queue.name, kind: queue.kind, workQueue: queue.work, consumer: queue.consumer, ready: count.ready,
                 unacknowledged: count.unacked, consumers: count.consumers, publishRate: count.publish, deliverRate: count.deliver,
-                oldestReadySeconds: count.ready > 0 ? database.readyFor[queue.name] ?? 0 : nil)
+                oldestReadySeconds: count.ready > 0 ? database.readyFor[queue.name] : nil)
         }
         return OpsSnapshot(
             takenAt: now, brokerSource: source, queues: queues, outbox: database.outbox, depositFlags: database.flags,
             recentFlags: database.recent,
-            warnings: OpsSnapshot.warnings(queues: queues, outbox: database.outbox, oldLimit: oldLimitSeconds))
+            warnings: [databaseWarning].compactMap { $0 }
+                + OpsSnapshot.warnings(queues: queues, outbox: database.outbox, oldLimit: oldLimitSeconds))
     }
 
     struct DatabaseView: Sendable {
         var readyFor: [String: Double]
-        var outbox: OpsSnapshot.Outbox
+        var outbox: OpsSnapshot.Outbox?
         var flags: [String: Int]
         var recent: [OpsSnapshot.FlaggedDeposit]
     }
 
     /// Records which queues hold ready messages now (a queue keeps its first sighting while it
-    /// stays non-empty; an empty one loses its row), then reads every figure, in one
-    /// transaction.
+    /// stays non-empty and is sampled at least every `maxGapSeconds`; an empty one loses its row;
+    /// after a longer gap the sighting starts again), then reads every figure, in one
+    /// transaction. Samplers (every ingress, armadactl) take turns on an advisory lock, so two
+    /// never lock the rows in opposite orders.
+    /// A sighting older than this (no sampler ran in between) is not continued.
+    static let maxGapSeconds = 120.0
+
     static func readDatabase(vhost: String, nonEmpty: [String], all: [String], on connection: PGConnection) throws -> DatabaseView {
         try connection.transaction { connection in
+            _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('armada.queue_backlog')) IS NULL AS locked")
             _ = try connection.execute(
                 "DELETE FROM queue_backlog WHERE vhost = $1 AND queue = ANY($2::text[]) AND NOT (queue = ANY($3::text[]))",
                 vhost, PostgresArray(all), PostgresArray(nonEmpty))
@@ -98,8 +113,11 @@ public struct OpsCollector: Sendable {
                 """
                 INSERT INTO queue_backlog (vhost, queue, ready_since, observed_at)
                 SELECT $1, q, now(), now() FROM unnest($2::text[]) AS q
-                ON CONFLICT (vhost, queue) DO UPDATE SET observed_at = now()
-                """, vhost, PostgresArray(nonEmpty))
+                ON CONFLICT (vhost, queue) DO UPDATE SET
+                    ready_since = CASE WHEN queue_backlog.observed_at < now() - make_interval(secs => $3)
+                                       THEN now() ELSE queue_backlog.ready_since END,
+                    observed_at = now()
+                """, vhost, PostgresArray(nonEmpty), maxGapSeconds)
             var readyFor: [String: Double] = [:]
             for row in try connection.query(
                 "SELECT queue, extract(epoch FROM now() - ready_since)::float8 AS seconds FROM queue_backlog WHERE vhost = $1", vhost
@@ -108,8 +126,9 @@ public struct OpsCollector: Sendable {
             }
             let outboxRow = try connection.query(
                 """
-                SELECT count(*)::int AS backlog, (count(*) FILTER (WHERE attempts >= $1))::int AS stuck,
-                       extract(epoch FROM now() - min(created_at))::float8 AS oldest
+                SELECT (count(*) FILTER (WHERE attempts < $1))::int AS backlog,
+                       (count(*) FILTER (WHERE attempts >= $1))::int AS stuck,
+                       extract(epoch FROM now() - min(created_at) FILTER (WHERE attempts < $1))::float8 AS oldest
                 FROM outbox WHERE published_at IS NULL
                 """, OutboxRelay.defaultMaxRefusals
             ).first

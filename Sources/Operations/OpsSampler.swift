@@ -81,9 +81,12 @@ public enum OpsGauges {
         for (flag, count) in snapshot.depositFlags {
             Gauge(label: "armada_deposit_flags", dimensions: [("flag", flag)]).record(count)
         }
-        outboxBacklog.record(snapshot.outbox.backlog)
-        outboxOldest.record(snapshot.outbox.oldestSeconds ?? 0)
-        outboxStuck.record(snapshot.outbox.stuck)
+        // Without the database's figures the sample is not complete: the timestamp stays, so
+        // ArmadaOpsFiguresStale fires rather than the outbox alerts going quiet.
+        guard let outbox = snapshot.outbox else { return }
+        outboxBacklog.record(outbox.backlog)
+        outboxOldest.record(outbox.oldestSeconds ?? 0)
+        outboxStuck.record(outbox.stuck)
         sampledAt.record(snapshot.takenAt.timeIntervalSince1970)
     }
 }

@@ -26,9 +26,9 @@ public struct OpsSnapshot: Codable, Sendable, Equatable {
     }
 
     public struct Outbox: Codable, Sendable, Equatable {
-        /// Rows not yet published.
+        /// Rows not yet published that the relays still try.
         public var backlog: Int
-        /// Age of the oldest unpublished row; nil when there is none.
+        /// Age of the oldest of those rows; nil when there is none.
         public var oldestSeconds: Double?
         /// Unpublished rows the broker refused 50 times or more (no relay tries them any more).
         public var stuck: Int
@@ -51,7 +51,8 @@ public struct OpsSnapshot: Codable, Sendable, Equatable {
     /// counts, no rates).
     public var brokerSource: String
     public var queues: [Queue]
-    public var outbox: Outbox
+    /// Nil when PostgreSQL did not answer (a warning says so).
+    public var outbox: Outbox?
     /// Every flag ever raised, by flag (flags are never overwritten; the alert watches increases).
     public var depositFlags: [String: Int]
     /// The latest flags, newest first.
@@ -66,14 +67,15 @@ public struct OpsSnapshot: Codable, Sendable, Equatable {
 extension OpsSnapshot {
     /// The warnings an operator must see: work without a worker, dead letters, a backlog older
     /// than `oldLimit`, outbox rows stuck or old.
-    static func warnings(queues: [Queue], outbox: Outbox, oldLimit: Double) -> [String] {
+    static func warnings(queues: [Queue], outbox: Outbox?, oldLimit: Double) -> [String] {
         var warnings: [String] = []
         for queue in queues {
             switch queue.kind {
             case .work:
                 if queue.ready > 0, queue.consumers == 0 {
-                    warnings.append(
-                        "\(queue.name) holds \(queue.ready) message(s) and has no consumer: is \(queue.consumer ?? "its worker") running?")
+                    // "armada-notifier.telegram" is the notifier's Telegram consumer: name the executable.
+                    let executable = queue.consumer.flatMap { $0.split(separator: ".").first.map(String.init) } ?? "its worker"
+                    warnings.append("\(queue.name) holds \(queue.ready) message(s) and has no consumer: is \(executable) running?")
                 }
                 if let age = queue.oldestReadySeconds, age > oldLimit {
                     warnings.append("\(queue.name) has held ready messages for \(Int(age)) s: its workers do not keep up")
@@ -86,6 +88,7 @@ extension OpsSnapshot {
             case .delay: break
             }
         }
+        guard let outbox else { return warnings }
         if outbox.stuck > 0 {
             warnings.append("\(outbox.stuck) outbox row(s) stuck (the broker refused them 50 times): see outbox.last_error")
         }

@@ -65,9 +65,11 @@ struct Queues: AsyncParsableCommand {
                     + column(rate(queue.publishRate), 8) + column(rate(queue.deliverRate), 8) + age(queue.oldestReadySeconds))
         }
         lines.append("")
-        lines.append(
-            "outbox: \(snapshot.outbox.backlog) unpublished, oldest \(age(snapshot.outbox.oldestSeconds)), \(snapshot.outbox.stuck) stuck"
-        )
+        if let outbox = snapshot.outbox {
+            lines.append("outbox: \(outbox.backlog) unpublished, oldest \(age(outbox.oldestSeconds)), \(outbox.stuck) stuck")
+        } else {
+            lines.append("outbox: unknown (PostgreSQL did not answer)")
+        }
         lines.append("dead letters: \(snapshot.deadLetters)")
         let flags = snapshot.depositFlags.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         lines.append("deposit flags: " + (flags.isEmpty ? "none" : flags.joined(separator: ", ")))

@@ -117,6 +117,32 @@ struct DeployTests {
         for executable in Self.executables + ["armadactl"] { #expect(dockerfile.contains("--product \(executable)")) }
     }
 
+    @Test("policies.sh: RabbitMQ accepts the quorum-queue policy and it applies to every Armada queue")
+    func rabbitPolicies() async throws {
+        let vhost = "armada_policies_\(UUID().uuidString.prefix(8).lowercased())"
+        let root = Self.root.path
+        let amqp = "amqp://guest:guest@127.0.0.1:${RABBIT_PORT}/\(vhost)"
+        let script = """
+            set -e
+            cd '\(root)'
+            source Deploy/local/env.sh
+            ctl() { rabbit_env "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBIT_NODE" "$@"; }
+            trap 'ctl delete_vhost \(vhost) >/dev/null 2>&1 || true' EXIT
+            ctl add_vhost \(vhost) >/dev/null
+            ctl set_permissions -p \(vhost) guest '.*' '.*' '.*' >/dev/null
+            rabbit_env env PATH="$RABBIT_BIN:$PATH" RABBITMQ_NODE="$RABBIT_NODE" Deploy/rabbitmq/policies.sh \(vhost)
+            AMQP_URL="\(amqp)" '\(TestEnvironment.binDirectory.path)/armadactl' topology apply >/dev/null
+            echo QUEUES
+            ctl list_queues -p \(vhost) name policy
+            """
+        let run = try await ChildProcess.run("/bin/bash", ["-c", script])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("least-leaders"), "\(run.output)")
+        let queues = run.output.components(separatedBy: "QUEUES").last?.split(separator: "\n").filter { $0.hasPrefix("armada.") } ?? []
+        #expect(queues.count >= 6 * 3, "every work queue, its delay tiers and dead letters: \(queues)")
+        #expect(queues.allSatisfy { $0.hasSuffix("armada-quorum") }, "\(queues)")
+    }
+
     @Test("kubernetes-validate and the KEDA schema: every manifest valid, every worker probed and scaled on its own queues")
     func kubernetes() async throws {
         let validator = Self.root.appendingPathComponent(".local/venv-deploy/bin/kubernetes-validate").path

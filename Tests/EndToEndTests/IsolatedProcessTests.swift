@@ -3,8 +3,10 @@ import ArmadaTestSupport
 import Curl
 import Foundation
 import Glibc
+import Logging
 import Messaging
 import OrdersContracts
+import Postgres
 import Provisioning
 import Testing
 import WalletContracts
@@ -97,62 +99,54 @@ struct IsolatedProcessTests {
         await broker.close()
     }
 
-    // Runs here, alone: while it rotates, no shared provisioner may open the tokens.
     @Test("armadactl do-accounts reseal rotates every stored token to the current key, once, and refuses a key that opens none")
     func resealRotation() async throws {
+        // A database of the test's own, migrated: the shared one holds accounts other suites
+        // sealed with keys of their own, and a running provisioner must never see a half-rotation.
+        let name = "armada_reseal_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresPool(
+            connectionString: TestDatabase.url(database: "postgres"), size: 1, applicationName: "reseal-admin", logger: Logger(label: "t"))
+        _ = try await admin.withConnection { try $0.execute("CREATE DATABASE \(name)") }
+        let url = TestDatabase.url(database: name)
+        let database = PostgresPool(connectionString: url, size: 1, applicationName: "reseal", logger: Logger(label: "t"))
+        defer { Task { _ = try? await admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } } }
         let armadactl = TestEnvironment.binDirectory.appendingPathComponent("armadactl").path
+        let migrated = try await ChildProcess.run(armadactl, ["migrate"], environment: ["DATABASE_URL": url])
+        #expect(migrated.status == 0, "\(migrated.output)")
+
         let newKey = String(repeating: "c3", count: 32)
-        func sealedTokens() async throws -> [[UInt8]] {
-            try await pool.withConnection {
-                try $0.query("SELECT token_sealed FROM do_accounts ORDER BY id").map { try $0.decode("token_sealed") }
+        let tokens = (0..<3).map { "test-fake-reseal-\($0)-" + UUID().uuidString }
+        try await database.transaction { connection in
+            for (index, token) in tokens.enumerated() {
+                _ = try DOAccounts.insert(
+                    id: UUID(), name: "reseal-\(index)", sealedToken: try TokenSealer(hexKey: testEncryptionKey).seal(token),
+                    fingerprint: TokenSealer.fingerprint(token), dropletLimit: 1, isPrimary: index == 0, on: connection)
             }
         }
-        // An account of the test's own (inactive: no order goes to it), besides any the
-        // end-to-end suites added.
-        let token = "test-fake-reseal-" + UUID().uuidString
-        let sealed = try TokenSealer(hexKey: testEncryptionKey).seal(token)
-        try await pool.transaction { connection in
-            let id = UUID()
-            _ = try DOAccounts.insert(
-                id: id, name: TestEnvironment.unique("reseal"), sealedToken: sealed, fingerprint: TokenSealer.fingerprint(token),
-                dropletLimit: 1, isPrimary: false, on: connection)
-            _ = try connection.execute("UPDATE do_accounts SET active = false WHERE id = $1", id)
+        func sealedTokens() async throws -> [[UInt8]] {
+            try await database.withConnection {
+                try $0.query("SELECT token_sealed FROM do_accounts ORDER BY name").map { try $0.decode("token_sealed") }
+            }
+        }
+        func reseal(_ key: String, previous: String?) async throws -> (status: Int32, output: String) {
+            var environment = ["DATABASE_URL": url, "ARMADA_ENCRYPTION_KEY": key]
+            if let previous { environment["ARMADA_ENCRYPTION_KEY_PREVIOUS"] = previous }
+            return try await ChildProcess.run(armadactl, ["do-accounts", "reseal"], environment: environment)
         }
         let before = try await sealedTokens()
-        let plain = try before.map { try TokenSealer(hexKey: testEncryptionKey).open($0) }
 
-        let wrong = try await ChildProcess.run(
-            armadactl, ["do-accounts", "reseal"],
-            environment: ["DATABASE_URL": TestEnvironment.databaseURL, "ARMADA_ENCRYPTION_KEY": newKey])
+        let wrong = try await reseal(newKey, previous: nil)
         #expect(wrong.status != 0 && wrong.output.contains("does not open"), "\(wrong.output)")
         #expect(try await sealedTokens() == before, "nothing changed")
 
-        let rotate = try await ChildProcess.run(
-            armadactl, ["do-accounts", "reseal"],
-            environment: [
-                "DATABASE_URL": TestEnvironment.databaseURL, "ARMADA_ENCRYPTION_KEY": newKey,
-                "ARMADA_ENCRYPTION_KEY_PREVIOUS": testEncryptionKey,
-            ])
-        #expect(rotate.status == 0 && rotate.output.contains("resealed \(before.count) token(s)"), "\(rotate.output)")
-        let rotated = try await sealedTokens()
-        #expect(try rotated.map { try TokenSealer(hexKey: newKey).open($0) } == plain, "the same tokens, under the new key alone")
-        let again = try await ChildProcess.run(
-            armadactl, ["do-accounts", "reseal"],
-            environment: [
-                "DATABASE_URL": TestEnvironment.databaseURL, "ARMADA_ENCRYPTION_KEY": newKey,
-                "ARMADA_ENCRYPTION_KEY_PREVIOUS": testEncryptionKey,
-            ])
-        #expect(again.output.contains("resealed 0 token(s) with the current key; \(before.count) already were"), "\(again.output)")
-
-        // Back to the suites' key.
-        let back = try await ChildProcess.run(
-            armadactl, ["do-accounts", "reseal"],
-            environment: [
-                "DATABASE_URL": TestEnvironment.databaseURL, "ARMADA_ENCRYPTION_KEY": testEncryptionKey,
-                "ARMADA_ENCRYPTION_KEY_PREVIOUS": newKey,
-            ])
-        #expect(back.status == 0)
-        #expect(try await sealedTokens().map { try TokenSealer(hexKey: testEncryptionKey).open($0) } == plain)
+        let rotate = try await reseal(newKey, previous: testEncryptionKey)
+        #expect(
+            rotate.status == 0 && rotate.output.contains("resealed 3 token(s) with the current key; 0 already were"), "\(rotate.output)")
+        #expect(try await sealedTokens().map { try TokenSealer(hexKey: newKey).open($0) } == tokens, "the same tokens, under the new key")
+        let again = try await reseal(newKey, previous: testEncryptionKey)
+        #expect(again.output.contains("resealed 0 token(s) with the current key; 3 already were"), "\(again.output)")
+        let dropped = try await reseal(newKey, previous: nil)
+        #expect(dropped.status == 0, "the previous key is no longer needed: \(dropped.output)")
     }
 
     @Test("a worker that cannot reach the broker is alive but not ready, naming what is down")

@@ -5,7 +5,10 @@ import Foundation
 import Logging
 import Messaging
 import Operations
+import Postgres
 import Testing
+import Wallet
+import WalletContracts
 
 /// A RabbitMQ virtual host of one test's own, with Armada's topology applied and nothing
 /// consuming it: what it shows is only what the test put there. Made and removed through the
@@ -143,6 +146,29 @@ struct OperationsTests {
         #expect(rows == ["armada.payments.dead"], "only the non-empty queue keeps its first sighting")
     }
 
+    @Test("with PostgreSQL unreachable the broker's figures are still shown, with a warning and no outbox")
+    func databaseDown() async throws {
+        let vhost = try await ScratchVhost.make()
+        let broker = try await brokerClient(vhost.amqpURL)
+        defer {
+            Task {
+                await broker.close(); await vhost.remove()
+            }
+        }
+        try await put(2, on: "armada.telegram", broker)
+        let unreachable = PostgresPool(
+            connectionString: "postgresql://armada@127.0.0.1:1/armada?connect_timeout=2", size: 1, applicationName: "ops-down",
+            logger: Logger(label: "t"))
+        let ops = OpsCollector(
+            topology: try Topology.bundled(), pool: unreachable, broker: broker, management: nil, amqpURL: vhost.amqpURL)
+        let snapshot = try await ops.snapshot()
+        #expect(snapshot.outbox == nil && snapshot.recentFlags.isEmpty)
+        #expect(snapshot.warnings.first?.hasPrefix("PostgreSQL did not answer") == true, "\(snapshot.warnings)")
+        let telegram = try #require(snapshot.queues.first { $0.name == "armada.telegram" })
+        #expect(telegram.ready == 2 && telegram.oldestReadySeconds == nil)
+        #expect(snapshot.warnings.contains("armada.telegram holds 2 message(s) and has no consumer: is armada-notifier running?"))
+    }
+
     @Test("dead letters: filters select by type, error and id; the rest stay; replay strips the runtime's headers")
     func deadLetters() async throws {
         let vhost = try await ScratchVhost.make()
@@ -263,6 +289,20 @@ struct OperationsTests {
         let names = (json(admin)["queues"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
         #expect(names.contains("armada.notifications") && names.contains("armada.notifications.dead"), "\(names)")
 
+        // A flagged deposit whose texts are markup: the page must show them as text.
+        let hostile = #"<img src=x onerror="document.title='pwned'">"#
+        let hostileCustomer = "<b>cust</b>-" + UUID().uuidString.prefix(6)
+        let depositId = UUID()
+        try await pool.transaction { connection in
+            _ = try Deposits.insert(
+                NewDeposit(
+                    id: depositId, customerId: hostileCustomer, amount: 50_000, fee: 0, method: "BRIVA",
+                    reference: "T0001OPS\(UUID().uuidString.prefix(8))", expiresAt: Date().addingTimeInterval(3600)),
+                on: connection)
+            _ = try connection.execute(
+                "INSERT INTO deposit_flags (deposit_id, flag, detail) VALUES ($1, 'AMOUNT_MISMATCH', $2)", depositId, hostile)
+        }
+
         try await put(4, on: "armada.provisioning", broker)
         let gauge = #"armada_queue_messages_ready{queue="armada.provisioning",kind="work",work_queue="armada.provisioning"} 4"#
         let sampled = await eventually(timeout: .seconds(15), every: .milliseconds(250)) {
@@ -305,6 +345,10 @@ struct OperationsTests {
                 "armada.notifications holds 2 message(s) and has no consumer: is armada-notifier running?")
                 == true, "\(last)")
         #expect((result["consoleErrors"] as? [String])?.isEmpty == true, "\(result)")
+        #expect((last["flagText"] as? String)?.contains(hostile) == true, "the flag's detail shown as text")
+        #expect((last["flagText"] as? String)?.contains(hostileCustomer) == true, "the customer id shown as text")
+        #expect(last["flagMarkup"] as? Int == 0, "no element made from a flag's texts")
+        #expect(last["title"] as? String == "Armada operations", "no script ran from a flag's texts")
         let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
         #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "a screenshot was saved at \(screenshot)")
 

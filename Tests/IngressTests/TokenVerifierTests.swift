@@ -1,6 +1,7 @@
 import ArmadaTestSupport
 import Foundation
 import JWTKit
+import Messaging
 import Testing
 
 @testable import Ingress
@@ -97,6 +98,31 @@ struct TokenVerifierTests {
         #expect(await rejection(rotated, try await oldPublic.sign(claims())) == "INVALID_TOKEN")
         // A previous key alone is no configuration.
         await #expect(throws: TokenVerifierError.self) { try await TokenVerifier.make(secret: nil, publicKeyPEM: nil, previousSecret: old) }
+    }
+
+    @Test("algorithm confusion: an HS256 token keyed with a configured public key's PEM text is refused, previous keys included")
+    func algorithmConfusion() async throws {
+        let (current, previous) = (ES256PrivateKey(), ES256PrivateKey())
+        let verifier = try await TokenVerifier.make(
+            secret: nil, publicKeyPEM: current.publicKey.pemRepresentation, previousPublicKeyPEM: previous.publicKey.pemRepresentation)
+        for pem in [current.publicKey.pemRepresentation, previous.publicKey.pemRepresentation] {
+            let forger = JWTKeyCollection()
+            await forger.add(hmac: HMACKey(from: pem), digestAlgorithm: .sha256)
+            #expect(await rejection(verifier, try await forger.sign(claims("mallory", role: "admin"))) == "INVALID_TOKEN")
+        }
+    }
+
+    @Test("a PEM given on one line with \\n escapes (env files, Kubernetes secrets) is the same key")
+    func escapedPEM() async throws {
+        let key = ES256PrivateKey()
+        let escaped = key.publicKey.pemRepresentation.replacingOccurrences(of: "\n", with: "\\n")
+        #expect(!escaped.contains("\n"))
+        #expect(IngressSettings.pem(escaped) == key.publicKey.pemRepresentation)
+        let settings = try IngressSettings(EnvironmentReader(["TRIPAY_PRIVATE_KEY": "fake", "ARMADA_JWT_PUBLIC_KEY": escaped]))
+        let verifier = try await TokenVerifier.make(secret: nil, publicKeyPEM: settings.jwtPublicKeyPEM)
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: key)
+        #expect(try await verifier.verify(try await signer.sign(claims("pem-escaped"))).customerId == "pem-escaped")
     }
 
     @Test("HS256: valid, expired, wrong role, wrong secret, not a JWT")

@@ -23,7 +23,10 @@ public struct AddDOAccountHandler: PreparingMessageHandler {
         do {
             let account = try await client.account(token: token).value
             context.logger.info("DigitalOcean token checked", metadata: ["account_status": "\(account.status)"])
-            return .ready(Array(sealed))
+            // Sealed again with this process's current key: a command sealed by an ingress before
+            // an ARMADA_ENCRYPTION_KEY rotation may arrive after `do-accounts reseal` ran, and must
+            // not store a token only the previous key opens.
+            return .ready(try sealer.seal(token))
         } catch DigitalOceanError.unauthorized(let status, let text) {
             return .finished(.rejected(.doAccountTokenRejected, "DigitalOcean refused the token (\(status)): \(text)"))
         }

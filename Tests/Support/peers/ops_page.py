@@ -36,6 +36,9 @@ return {
   warnings: [...document.querySelectorAll("#warnings li")].map((li) => li.textContent),
   flagRows: document.querySelectorAll("#flags tbody tr").length,
   flagTotals: document.getElementById("flag-totals").textContent,
+  flagText: document.querySelector("#flags tbody").textContent,
+  flagMarkup: document.querySelectorAll("#flags tbody *:not(tr):not(td)").length,
+  title: document.title,
   queues: rows,
 };
 """

@@ -101,18 +101,12 @@ struct IsolatedProcessTests {
 
     @Test("armadactl do-accounts reseal rotates every stored token to the current key, once, and refuses a key that opens none")
     func resealRotation() async throws {
-        // A database of the test's own, migrated: the shared one holds accounts other suites
-        // sealed with keys of their own, and a running provisioner must never see a half-rotation.
-        let name = "armada_reseal_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = PostgresPool(
-            connectionString: TestDatabase.url(database: "postgres"), size: 1, applicationName: "reseal-admin", logger: Logger(label: "t"))
-        _ = try await admin.withConnection { try $0.execute("CREATE DATABASE \(name)") }
-        let url = TestDatabase.url(database: name)
-        let database = PostgresPool(connectionString: url, size: 1, applicationName: "reseal", logger: Logger(label: "t"))
-        defer { Task { _ = try? await admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } } }
+        // A database of the test's own: the shared one holds accounts other suites sealed with
+        // keys of their own, and a running provisioner must never see a half-rotation.
+        let scratch = try await ScratchDatabase.make("reseal")
+        defer { Task { await scratch.drop() } }
+        let (url, database) = (scratch.url, scratch.pool)
         let armadactl = TestEnvironment.binDirectory.appendingPathComponent("armadactl").path
-        let migrated = try await ChildProcess.run(armadactl, ["migrate"], environment: ["DATABASE_URL": url])
-        #expect(migrated.status == 0, "\(migrated.output)")
 
         let newKey = String(repeating: "c3", count: 32)
         let tokens = (0..<3).map { "test-fake-reseal-\($0)-" + UUID().uuidString }

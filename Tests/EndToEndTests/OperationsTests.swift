@@ -269,10 +269,17 @@ struct OperationsTests {
     func opsPage() async throws {
         let vhost = try await ScratchVhost.make()
         let broker = try await brokerClient(vhost.amqpURL)
-        let (ingress, port, _) = try launch("armada-ingress", amqpURL: vhost.amqpURL, extra: ["ARMADA_OPS_SAMPLE_SECONDS": "1"])
+        // A database of its own too: the page lists the latest 20 flags, and the shared database
+        // gets flags from other suites at any moment.
+        let database = try await ScratchDatabase.make("ops")
+        let (ingress, port, _) = try launch(
+            "armada-ingress", amqpURL: vhost.amqpURL, extra: ["ARMADA_OPS_SAMPLE_SECONDS": "1", "DATABASE_URL": database.url])
         defer {
             Task {
-                ingress.signal(SIGTERM); await broker.close(); await vhost.remove()
+                ingress.signal(SIGTERM)
+                await broker.close()
+                await vhost.remove()
+                await database.drop()
             }
         }
         let base = "http://127.0.0.1:\(port)"
@@ -293,7 +300,7 @@ struct OperationsTests {
         let hostile = #"<img src=x onerror="document.title='pwned'">"#
         let hostileCustomer = "<b>cust</b>-" + UUID().uuidString.prefix(6)
         let depositId = UUID()
-        try await pool.transaction { connection in
+        try await database.pool.transaction { connection in
             _ = try Deposits.insert(
                 NewDeposit(
                     id: depositId, customerId: hostileCustomer, amount: 50_000, fee: 0, method: "BRIVA",

@@ -272,7 +272,7 @@ struct OperationsTests {
         // A database of its own too: the page lists the latest 20 flags, and the shared database
         // gets flags from other suites at any moment.
         let database = try await ScratchDatabase.make("ops")
-        let (ingress, port, _) = try launch(
+        let (ingress, port, _) = try await launchListening(
             "armada-ingress", amqpURL: vhost.amqpURL, extra: ["ARMADA_OPS_SAMPLE_SECONDS": "1", "DATABASE_URL": database.url])
         defer {
             Task {

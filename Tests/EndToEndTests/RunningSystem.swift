@@ -48,6 +48,27 @@ func launch(_ name: String, amqpURL: String = TestEnvironment.amqpURL, httpPort:
     return (process, httpPort, metricsPort)
 }
 
+/// `launch`, then waits until the process answers `GET /health` (the ingress on its HTTP port, a
+/// worker on its metrics port); when it died because a port was taken between `freePort()` and
+/// its bind, it is launched again on fresh ports (up to 3 times). Other failures are left to the
+/// caller's own readiness checks, with the process's log.
+func launchListening(_ name: String, amqpURL: String = TestEnvironment.amqpURL, extra: [String: String] = [:]) async throws
+    -> (ChildProcess, httpPort: Int, metricsPort: Int)
+{
+    var launched = try launch(name, amqpURL: amqpURL, extra: extra)
+    for _ in 1..<3 {
+        let (process, http, metrics) = launched
+        let port = name == "armada-ingress" ? http : metrics
+        _ = await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            guard process.isRunning else { return true }
+            return (try? await CurlClient().send(HTTPRequest(url: "http://127.0.0.1:\(port)/health", timeout: 2)))?.status == 200
+        }
+        guard !process.isRunning, process.log.contains("Address already in use") else { return launched }
+        launched = try launch(name, amqpURL: amqpURL, extra: extra)
+    }
+    return launched
+}
+
 /// Waits until `url` answers 200.
 func waitForHTTP(_ url: String, timeout: Duration = .seconds(30)) async -> Bool {
     await eventually(timeout: timeout, every: .milliseconds(100)) {
@@ -85,24 +106,24 @@ actor RunningSystem {
     }
 
     private func start() async throws -> String {
-        let ingressPort = freePort()
+        // The ingress first: the simulator's callbacks go to the port it actually listens on.
+        let (ingress, port, _) = try await launchListening("armada-ingress")
         let (simulator, simulatorBase) = try await Peers.tripaySimulator(
-            apiKey: testTripayAPIKey, privateKey: testTripayKey, callbackURL: "http://127.0.0.1:\(ingressPort)/api/v1/webhooks/tripay",
+            apiKey: testTripayAPIKey, privateKey: testTripayKey, callbackURL: "http://127.0.0.1:\(port)/api/v1/webhooks/tripay",
             callbackIntervalSeconds: 1)
         simulatorURL = simulatorBase
-        let (payments, _, paymentsMetrics) = try launch(
+        let (payments, _, paymentsMetrics) = try await launchListening(
             "armada-payments",
             extra: [
                 "TRIPAY_API_URL": simulatorBase, "ARMADA_RECONCILE_INTERVAL_SECONDS": "1", "ARMADA_RECONCILE_AFTER_SECONDS": "1",
                 "ARMADA_DEPOSIT_EXPIRY_GRACE_SECONDS": "1",
             ])
-        let (ingress, port, _) = try launch("armada-ingress", httpPort: ingressPort)
         let token = primaryDigitalOceanToken
         let (digitalOcean, digitalOceanBase) = try await Peers.digitalOceanSimulator(
             tokens: [token, spareDigitalOceanToken], dropletLimit: 1000, perMinute: 250, rateWindowSeconds: Double(rateWindow))
         digitalOceanURL = digitalOceanBase
         try await seedAccount(token: token)
-        let (provisioner, _, provisionerMetrics) = try launch(
+        let (provisioner, _, provisionerMetrics) = try await launchListening(
             "armada-provisioner",
             extra: [
                 "DIGITALOCEAN_API_URL": digitalOceanBase, "ARMADA_ENCRYPTION_KEY": testEncryptionKey, "ARMADA_DROPLET_POLL_SECONDS": "1",
@@ -110,12 +131,12 @@ actor RunningSystem {
                 "DIGITALOCEAN_REQUESTS_PER_MINUTE": "250", "DIGITALOCEAN_RATE_WINDOW_SECONDS": "\(rateWindow)",
             ])
         // Time moves through ticks the tests publish: no scheduler of its own.
-        let (lifecycle, _, lifecycleMetrics) = try launch("armada-lifecycle", extra: ["ARMADA_LIFECYCLE_SCHEDULER": "off"])
+        let (lifecycle, _, lifecycleMetrics) = try await launchListening("armada-lifecycle", extra: ["ARMADA_LIFECYCLE_SCHEDULER": "off"])
         let (telegram, telegramBase) = try await Peers.telegramSimulator(token: testBotToken)
         let sink = try await Peers.armadaSMTPSink()
         telegramURL = telegramBase
         maildir = sink.maildir
-        let (notifier, _, notifierMetrics) = try launch(
+        let (notifier, _, notifierMetrics) = try await launchListening(
             "armada-notifier", extra: notifierEnvironment(telegram: telegramBase, smtpPort: sink.port))
         processes = [simulator, payments, ingress, digitalOcean, provisioner, lifecycle, telegram, sink.0, notifier]
         guard await waitForHTTP("http://127.0.0.1:\(notifierMetrics)/health") else {

@@ -95,14 +95,14 @@ public struct OpsCollector: Sendable {
         var recent: [OpsSnapshot.FlaggedDeposit]
     }
 
+    /// A sighting older than this (no sampler ran in between) is not continued.
+    static let maxGapSeconds = 120.0
+
     /// Records which queues hold ready messages now (a queue keeps its first sighting while it
     /// stays non-empty and is sampled at least every `maxGapSeconds`; an empty one loses its row;
     /// after a longer gap the sighting starts again), then reads every figure, in one
     /// transaction. Samplers (every ingress, armadactl) take turns on an advisory lock, so two
     /// never lock the rows in opposite orders.
-    /// A sighting older than this (no sampler ran in between) is not continued.
-    static let maxGapSeconds = 120.0
-
     static func readDatabase(vhost: String, nonEmpty: [String], all: [String], on connection: PGConnection) throws -> DatabaseView {
         try connection.transaction { connection in
             _ = try connection.query("SELECT pg_advisory_xact_lock(hashtext('armada.queue_backlog')) IS NULL AS locked")

@@ -57,10 +57,11 @@ DATABASE_URL="$ARMADA_TEST_DATABASE_URL" .build/debug/armadactl migrate
 for url in "$AMQP_URL" "$ARMADA_TEST_ISOLATED_AMQP_URL"; do AMQP_URL="$url" .build/debug/armadactl topology apply; done
 
 # The suites' processes, and the SMTP sinks they start by absolute path (run.sh's own sink is
-# started by a relative one and is left alone).
+# started by a relative one and is left alone). The sinks get SIGKILL: a child the test process
+# spawns inherits its blocked signal mask, SIGTERM included, so asyncio's handler never runs.
 cleanup() {
   pkill -f "$PWD/.build/debug/armada-" 2>/dev/null || true
-  pkill -f "$PWD/Deploy/local/smtp-sink.py" 2>/dev/null || true
+  pkill -KILL -f "$PWD/Deploy/local/smtp-sink.py" 2>/dev/null || true
 }
 trap cleanup EXIT
 

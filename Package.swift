@@ -72,7 +72,7 @@ let package = Package(
                 .embedInCode("SQL/0009_command_stalled.sql"), .embedInCode("SQL/0010_reconcile_index_and_stalled.sql"),
                 .embedInCode("SQL/0011_catalog_orders_provisioning.sql"), .embedInCode("SQL/0012_provisioning_fencing.sql"),
                 .embedInCode("SQL/0013_lifecycle.sql"), .embedInCode("SQL/0014_notifications.sql"),
-                .embedInCode("SQL/0015_queue_backlog.sql"),
+                .embedInCode("SQL/0015_queue_backlog.sql"), .embedInCode("SQL/0016_ledger_append_only.sql"),
             ],
             swiftSettings: strict),
 

@@ -53,6 +53,7 @@ public struct Migrator: Sendable {
         Migration("0013_lifecycle.sql", PackageResources._013_lifecycle_sql),
         Migration("0014_notifications.sql", PackageResources._014_notifications_sql),
         Migration("0015_queue_backlog.sql", PackageResources._015_queue_backlog_sql),
+        Migration("0016_ledger_append_only.sql", PackageResources._016_ledger_append_only_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

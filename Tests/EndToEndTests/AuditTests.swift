@@ -1,0 +1,127 @@
+import ArmadaTestSupport
+import Foundation
+import Logging
+import Postgres
+import Testing
+import Wallet
+import WalletContracts
+
+/// `armadactl audit` against a database of the test's own: books kept through the real ledger
+/// code pass; each way of breaking them is named, with the row at fault.
+@Suite("armadactl audit and the append-only ledger")
+struct AuditTests {
+    static let armadactl = TestEnvironment.binDirectory.appendingPathComponent("armadactl").path
+
+    /// A fresh, migrated database; dropped when the test's task ends.
+    static func scratchDatabase() async throws -> (url: String, pool: PostgresPool, drop: @Sendable () async -> Void) {
+        let name = "armada_audit_\(UUID().uuidString.prefix(8).lowercased())"
+        let admin = PostgresPool(
+            connectionString: TestDatabase.url(database: "postgres"), size: 1, applicationName: "audit-admin", logger: Logger(label: "t"))
+        _ = try await admin.withConnection { try $0.execute("CREATE DATABASE \(name)") }
+        let url = TestDatabase.url(database: name)
+        let migrated = try await ChildProcess.run(armadactl, ["migrate"], environment: ["DATABASE_URL": url])
+        guard migrated.status == 0 else { throw TestFailure("migrate: \(migrated.output)") }
+        let pool = PostgresPool(connectionString: url, size: 1, applicationName: "audit", logger: Logger(label: "t"))
+        return (url, pool, { _ = try? await admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } })
+    }
+
+    static func audit(_ url: String) async throws -> (status: Int32, output: String) {
+        try await ChildProcess.run(armadactl, ["audit"], environment: ["DATABASE_URL": url])
+    }
+
+    /// A PAID deposit credited through the ledger, with its bonus.
+    static func paidDeposit(_ customer: String, amount: Int64, bonus: Int64, on connection: PGConnection) throws -> UUID {
+        let id = UUID()
+        _ = try Deposits.insert(
+            NewDeposit(
+                id: id, customerId: customer, amount: amount, fee: 0, method: "BRIVA", reference: "T0001AUD\(UUID().uuidString.prefix(8))",
+                expiresAt: Date().addingTimeInterval(3600)),
+            on: connection)
+        _ = try connection.execute("UPDATE deposits SET status = 'PAID', bonus = $2 WHERE id = $1", id, bonus)
+        _ = try Ledger.credit(customer, amount: amount, reference: .deposit, referenceId: id.uuidString.lowercased(), description: "d", on: connection)
+        if bonus > 0 {
+            _ = try Ledger.credit(
+                customer, amount: bonus, reference: .depositBonus, referenceId: id.uuidString.lowercased(), description: "b", on: connection)
+        }
+        return id
+    }
+
+    @Test("books kept through the ledger pass; a tampered balance, a broken chain, an uncredited deposit and a stuck command are each named")
+    func invariants() async throws {
+        let (url, pool, drop) = try await Self.scratchDatabase()
+        defer { Task { await drop() } }
+        let empty = try await Self.audit(url)
+        #expect(empty.status == 0 && empty.output.contains("every invariant holds"), "\(empty.output)")
+
+        let (alice, bob) = ("audit-alice", "audit-bob")
+        try await pool.transaction { connection in
+            _ = try Self.paidDeposit(alice, amount: 100_000, bonus: 10_000, on: connection)
+            _ = try Self.paidDeposit(bob, amount: 50_000, bonus: 0, on: connection)
+            _ = try Ledger.debit(alice, amount: 30_000, reference: .adminAdjustment, referenceId: "adj-1", description: "a", on: connection)
+        }
+        let kept = try await Self.audit(url)
+        #expect(kept.status == 0, "\(kept.output)")
+        #expect(kept.output.components(separatedBy: "\n").filter { $0.hasPrefix("OK") }.count == 13, "\(kept.output)")
+
+        // Each break, one at a time, named with its row.
+        try await pool.withConnection { try $0.execute("UPDATE wallets SET balance = balance + 1 WHERE customer_id = $1", bob) }
+        let tampered = try await Self.audit(url)
+        #expect(tampered.status == 1)
+        #expect(tampered.output.contains("BROKEN ledger-sums-to-balance"), "\(tampered.output)")
+        #expect(tampered.output.contains("audit-bob: balance 50001, ledger 50000"), "\(tampered.output)")
+        try await pool.withConnection { try $0.execute("UPDATE wallets SET balance = balance - 1 WHERE customer_id = $1", bob) }
+
+        let unpaid = UUID()
+        try await pool.transaction { connection in
+            _ = try Deposits.insert(
+                NewDeposit(
+                    id: unpaid, customerId: bob, amount: 20_000, fee: 0, method: "BRIVA", reference: "T0001AUDUNPAID",
+                    expiresAt: Date().addingTimeInterval(3600)),
+                on: connection)
+            _ = try connection.execute("UPDATE deposits SET status = 'PAID' WHERE id = $1", unpaid)
+            _ = try connection.execute(
+                """
+                INSERT INTO commands (id, customer_id, idempotency_key, command_type, request_hash, created_at)
+                VALUES ($1, $2, 'k-stuck', 'payments.create-deposit', 'h', now() - interval '3 hours')
+                """, UUID(), bob)
+        }
+        let broken = try await Self.audit(url)
+        #expect(broken.status == 1)
+        #expect(broken.output.contains("BROKEN paid-deposit-credited-once"), "\(broken.output)")
+        #expect(broken.output.contains("deposit \(unpaid.uuidString.lowercased()) (T0001AUDUNPAID) PAID, credited nothing of 20000"))
+        #expect(broken.output.contains("BROKEN commands-settled"), "\(broken.output)")
+        #expect(broken.output.contains("OK     ledger-sums-to-balance"), "\(broken.output)")
+        #expect(broken.output.contains("2 invariant(s) broken"), "\(broken.output)")
+    }
+
+    @Test("the ledger refuses UPDATE and DELETE in the database itself; new entries still go in")
+    func appendOnly() async throws {
+        let (url, pool, drop) = try await Self.scratchDatabase()
+        defer { Task { await drop() } }
+        _ = url
+        try await pool.transaction { connection in
+            _ = try Self.paidDeposit("audit-carol", amount: 10_000, bonus: 0, on: connection)
+        }
+        for statement in [
+            "UPDATE ledger_entries SET amount = amount + 1, balance_after = balance_after + 1",
+            "UPDATE ledger_entries SET description = 'edited'", "DELETE FROM ledger_entries",
+        ] {
+            await #expect(throws: PostgresError.self, "\(statement)") {
+                try await pool.withConnection { _ = try $0.execute(statement) }
+            }
+        }
+        let error = await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { _ = try $0.execute("DELETE FROM ledger_entries") }
+        }
+        #expect(error?.sqlState == "42501", "insufficient_privilege: \(String(describing: error))")
+        #expect("\(String(describing: error))".contains("ledger_entries is append-only"))
+        let count = try await pool.withConnection { try $0.query("SELECT count(*)::int AS n FROM ledger_entries").first?.decode("n", as: Int.self) }
+        #expect(count == 1, "nothing changed")
+        try await pool.transaction { connection in
+            _ = try Ledger.credit(
+                "audit-carol", amount: 500, reference: .adminAdjustment, referenceId: "adj-carol", description: "c", on: connection)
+        }
+        let after = try await pool.withConnection { try $0.query("SELECT count(*)::int AS n FROM ledger_entries").first?.decode("n", as: Int.self) }
+        #expect(after == 2)
+    }
+}

@@ -177,7 +177,9 @@ struct Audit: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         } else {
             for result in results {
-                print("\(result.broken == 0 ? "OK    " : "BROKEN") \(result.name): \(result.why)\(result.broken == 0 ? "" : " — \(result.broken) row(s)")")
+                print(
+                    "\(result.broken == 0 ? "OK    " : "BROKEN") \(result.name): \(result.why)\(result.broken == 0 ? "" : " — \(result.broken) row(s)")"
+                )
                 for example in result.examples { print("         \(example)") }
             }
             let broken = results.filter { $0.broken > 0 }.count

@@ -12,19 +12,6 @@ import WalletContracts
 struct AuditTests {
     static let armadactl = TestEnvironment.binDirectory.appendingPathComponent("armadactl").path
 
-    /// A fresh, migrated database; dropped when the test's task ends.
-    static func scratchDatabase() async throws -> (url: String, pool: PostgresPool, drop: @Sendable () async -> Void) {
-        let name = "armada_audit_\(UUID().uuidString.prefix(8).lowercased())"
-        let admin = PostgresPool(
-            connectionString: TestDatabase.url(database: "postgres"), size: 1, applicationName: "audit-admin", logger: Logger(label: "t"))
-        _ = try await admin.withConnection { try $0.execute("CREATE DATABASE \(name)") }
-        let url = TestDatabase.url(database: name)
-        let migrated = try await ChildProcess.run(armadactl, ["migrate"], environment: ["DATABASE_URL": url])
-        guard migrated.status == 0 else { throw TestFailure("migrate: \(migrated.output)") }
-        let pool = PostgresPool(connectionString: url, size: 1, applicationName: "audit", logger: Logger(label: "t"))
-        return (url, pool, { _ = try? await admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } })
-    }
-
     static func audit(_ url: String) async throws -> (status: Int32, output: String) {
         try await ChildProcess.run(armadactl, ["audit"], environment: ["DATABASE_URL": url])
     }
@@ -38,18 +25,22 @@ struct AuditTests {
                 expiresAt: Date().addingTimeInterval(3600)),
             on: connection)
         _ = try connection.execute("UPDATE deposits SET status = 'PAID', bonus = $2 WHERE id = $1", id, bonus)
-        _ = try Ledger.credit(customer, amount: amount, reference: .deposit, referenceId: id.uuidString.lowercased(), description: "d", on: connection)
+        _ = try Ledger.credit(
+            customer, amount: amount, reference: .deposit, referenceId: id.uuidString.lowercased(), description: "d", on: connection)
         if bonus > 0 {
             _ = try Ledger.credit(
-                customer, amount: bonus, reference: .depositBonus, referenceId: id.uuidString.lowercased(), description: "b", on: connection)
+                customer, amount: bonus, reference: .depositBonus, referenceId: id.uuidString.lowercased(), description: "b", on: connection
+            )
         }
         return id
     }
 
-    @Test("books kept through the ledger pass; a tampered balance, a broken chain, an uncredited deposit and a stuck command are each named")
+    @Test(
+        "books kept through the ledger pass; a tampered balance, a broken chain, an uncredited deposit and a stuck command are each named")
     func invariants() async throws {
-        let (url, pool, drop) = try await Self.scratchDatabase()
-        defer { Task { await drop() } }
+        let scratch = try await ScratchDatabase.make("audit")
+        defer { Task { await scratch.drop() } }
+        let (url, pool) = (scratch.url, scratch.pool)
         let empty = try await Self.audit(url)
         #expect(empty.status == 0 && empty.output.contains("every invariant holds"), "\(empty.output)")
 
@@ -92,13 +83,30 @@ struct AuditTests {
         #expect(broken.output.contains("BROKEN commands-settled"), "\(broken.output)")
         #expect(broken.output.contains("OK     ledger-sums-to-balance"), "\(broken.output)")
         #expect(broken.output.contains("2 invariant(s) broken"), "\(broken.output)")
+
+        // An entry written past the ledger code, starting from a balance its predecessor did not
+        // end with (the wallet moved with it, so the sums still agree): only the chain shows it.
+        try await pool.transaction { connection in
+            _ = try connection.execute(
+                """
+                INSERT INTO ledger_entries (customer_id, entry_type, amount, balance_before, balance_after, reference_type, reference_id)
+                VALUES ($1, 'CREDIT', 1, 80005, 80006, 'ADMIN_ADJUSTMENT', 'forged')
+                """, alice)
+            _ = try connection.execute("UPDATE wallets SET balance = balance + 1 WHERE customer_id = $1", alice)
+        }
+        let forged = try await Self.audit(url)
+        #expect(forged.status == 1)
+        #expect(forged.output.contains("BROKEN ledger-chain"), "\(forged.output)")
+        #expect(forged.output.contains("before 80005, previous after 80000"), "\(forged.output)")
+        #expect(forged.output.contains("OK     ledger-sums-to-balance"), "\(forged.output)")
+        #expect(forged.output.contains("3 invariant(s) broken"), "\(forged.output)")
     }
 
     @Test("the ledger refuses UPDATE and DELETE in the database itself; new entries still go in")
     func appendOnly() async throws {
-        let (url, pool, drop) = try await Self.scratchDatabase()
-        defer { Task { await drop() } }
-        _ = url
+        let scratch = try await ScratchDatabase.make("ledger")
+        defer { Task { await scratch.drop() } }
+        let pool = scratch.pool
         try await pool.transaction { connection in
             _ = try Self.paidDeposit("audit-carol", amount: 10_000, bonus: 0, on: connection)
         }
@@ -115,13 +123,17 @@ struct AuditTests {
         }
         #expect(error?.sqlState == "42501", "insufficient_privilege: \(String(describing: error))")
         #expect("\(String(describing: error))".contains("ledger_entries is append-only"))
-        let count = try await pool.withConnection { try $0.query("SELECT count(*)::int AS n FROM ledger_entries").first?.decode("n", as: Int.self) }
+        let count = try await pool.withConnection {
+            try $0.query("SELECT count(*)::int AS n FROM ledger_entries").first?.decode("n", as: Int.self)
+        }
         #expect(count == 1, "nothing changed")
         try await pool.transaction { connection in
             _ = try Ledger.credit(
                 "audit-carol", amount: 500, reference: .adminAdjustment, referenceId: "adj-carol", description: "c", on: connection)
         }
-        let after = try await pool.withConnection { try $0.query("SELECT count(*)::int AS n FROM ledger_entries").first?.decode("n", as: Int.self) }
+        let after = try await pool.withConnection {
+            try $0.query("SELECT count(*)::int AS n FROM ledger_entries").first?.decode("n", as: Int.self)
+        }
         #expect(after == 2)
     }
 }

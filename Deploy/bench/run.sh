@@ -253,6 +253,8 @@ PEER=$(median "${CELERY[@]}")
 # The ingress, on its own port, with the bench's database and vhost.
 INGRESS_PORT=8190
 export TRIPAY_PRIVATE_KEY=bench-not-a-key ARMADA_JWT_SECRET=bench-not-a-jwt-secret-0123456789abcdef
+# One load generator on one address is the whole point here: the ingress's rate limits are off.
+export ARMADA_RATE_LIMIT_PER_IP=off ARMADA_RATE_LIMIT_PER_CUSTOMER=off
 start_ingress() {
   env ARMADA_HTTP_PORT=$INGRESS_PORT ARMADA_LOG_LEVEL=warning "$BIN/armada-ingress" >>"$OUT/ingress.log" 2>&1 &
   WORKERS+=($!)

@@ -13,10 +13,13 @@ public struct Identity: Sendable, Equatable {
 public struct IngressContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
+    /// The IP address of the connection's peer (nil in an in-process test).
+    public let peerAddress: String?
 
     public init(source: Source) {
         coreContext = .init(source: source)
         identity = nil
+        peerAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The verified identity; routes behind `Authenticator` always have one.
@@ -36,15 +39,19 @@ struct ArmadaClaims: JWTPayload {
     var sub: SubjectClaim
     var role: String
     var exp: ExpirationClaim
+    var nbf: NotBeforeClaim?
     var iss: IssuerClaim?
     var aud: AudienceClaim?
 
     func verify(using algorithm: some JWTAlgorithm) throws {
         if exp.value < Date() { throw TokenExpired() }
+        // A token dated in the future is not valid yet (a minute of clock skew is allowed).
+        if let nbf, nbf.value > Date().addingTimeInterval(60) { throw TokenNotYetValid() }
     }
 }
 
 struct TokenExpired: Error {}
+struct TokenNotYetValid: Error {}
 
 /// The keys tokens are verified with: HS256 with `ARMADA_JWT_SECRET` and/or RS256/ES256 with the
 /// PEM public key in `ARMADA_JWT_PUBLIC_KEY`. Both may be configured at once: a token is checked
@@ -98,6 +105,8 @@ public struct TokenVerifier: Sendable {
                 break
             } catch is TokenExpired {
                 throw APIError(.unauthorized, .tokenExpired, "the token has expired")
+            } catch is TokenNotYetValid {
+                throw APIError(.unauthorized, .invalidToken, "the token is not valid yet (nbf)")
             } catch {
                 continue
             }
@@ -109,8 +118,12 @@ public struct TokenVerifier: Sendable {
         if let audience, !(claims.aud?.value.contains(audience) ?? false) {
             throw APIError(.unauthorized, .invalidToken, "the token is not meant for this API (audience)")
         }
-        guard let role = Identity.Role(rawValue: claims.role), !claims.sub.value.isEmpty else {
-            throw APIError(.unauthorized, .invalidToken, "the token needs a sub and a role of customer or admin")
+        // The subject keys every row of the customer's: no empty one, none PostgreSQL text cannot
+        // hold (NUL), none longer than a customer id column is meant for.
+        guard let role = Identity.Role(rawValue: claims.role), !claims.sub.value.isEmpty, claims.sub.value.unicodeScalars.count <= 200,
+            !claims.sub.value.unicodeScalars.contains("\u{0}")
+        else {
+            throw APIError(.unauthorized, .invalidToken, "the token needs a sub (at most 200 characters) and a role of customer or admin")
         }
         return Identity(customerId: claims.sub.value, role: role)
     }

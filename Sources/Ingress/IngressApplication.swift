@@ -25,12 +25,16 @@ public struct IngressDependencies: Sendable {
     /// Queues, outbox, dead letters and flags for `GET /api/v1/admin/ops` and the gauges; nil
     /// answers OPS_UNAVAILABLE.
     public var ops: OpsSampler?
+    /// Rate limits and the Tripay callback allow-list; none by default (the process reads them
+    /// from its environment, with limits on by default there).
+    public var protection: IngressProtection
 
     public init(
         pool: PostgresPool, broker: BrokerClient, registry: PrometheusCollectorRegistry, tripayPrivateKey: String,
         tripayPreviousPrivateKey: String? = nil, tokens: TokenVerifier, depositPolicy: DepositPolicy, console: ConsoleLinks? = nil,
-        sealer: TokenSealer? = nil, ops: OpsSampler? = nil
+        sealer: TokenSealer? = nil, ops: OpsSampler? = nil, protection: IngressProtection = IngressProtection()
     ) {
+        self.protection = protection
         self.tripayPreviousPrivateKey = tripayPreviousPrivateKey
         self.ops = ops
         self.sealer = sealer
@@ -48,6 +52,16 @@ public struct IngressDependencies: Sendable {
 public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> Router<IngressContext> {
     let router = Router(context: IngressContext.self)
     router.middlewares.add(APIErrorMiddleware())
+    let protection = dependencies.protection
+    let callbackPath = TripayWebhookController.path
+    if let sources = protection.tripaySources {
+        router.middlewares.add(CallbackSourceMiddleware(allowed: sources, addressing: protection.addressing, path: callbackPath))
+    }
+    if let limit = protection.perAddress {
+        router.middlewares.add(
+            RateLimitMiddleware(
+                limit, scope: .address, addressing: protection.addressing, exempt: ["/health", "/ready", "/metrics", callbackPath]))
+    }
     router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }
     router.get("/ready") { _, _ in
         await readiness(dependencies)
@@ -65,7 +79,10 @@ public func buildRouter(_ dependencies: IngressDependencies, logger: Logger) -> 
         broker: dependencies.broker, logger: logger
     )
     .addRoutes(to: router)
-    let api = router.group("/api/v1").add(middleware: Authenticator(verifier: dependencies.tokens))
+    var api = router.group("/api/v1").add(middleware: Authenticator(verifier: dependencies.tokens))
+    if let limit = protection.perCustomer {
+        api = api.add(middleware: RateLimitMiddleware(limit, scope: .customer, addressing: protection.addressing))
+    }
     let gateway = CommandGateway(pool: dependencies.pool, broker: dependencies.broker, logger: logger)
     CustomerAPI(pool: dependencies.pool, gateway: gateway, depositPolicy: dependencies.depositPolicy).addRoutes(to: api)
     PromoAPI(pool: dependencies.pool, gateway: gateway).addRoutes(to: api)

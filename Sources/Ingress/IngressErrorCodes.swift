@@ -3,6 +3,7 @@ import Messaging
 /// The ingress's own error codes (authentication, request shape, routing); the business codes
 /// come from the areas' contracts, the generic ones from `Messaging`.
 extension ErrorCode {
+    public static let callbackSourceNotAllowed = ErrorCode("CALLBACK_SOURCE_NOT_ALLOWED")
     public static let commandNotFound = ErrorCode("COMMAND_NOT_FOUND")
     public static let forbidden = ErrorCode("FORBIDDEN")
     public static let idempotencyKeyInvalid = ErrorCode("IDEMPOTENCY_KEY_INVALID")
@@ -19,6 +20,7 @@ extension ErrorCode {
     public static let missingToken = ErrorCode("MISSING_TOKEN")
     public static let notFound = ErrorCode("NOT_FOUND")
     public static let payloadTooLarge = ErrorCode("PAYLOAD_TOO_LARGE")
+    public static let rateLimited = ErrorCode("RATE_LIMITED")
     public static let serviceUnavailable = ErrorCode("SERVICE_UNAVAILABLE")
     public static let tokenExpired = ErrorCode("TOKEN_EXPIRED")
     public static let unknownField = ErrorCode("UNKNOWN_FIELD")

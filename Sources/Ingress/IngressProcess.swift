@@ -23,6 +23,7 @@ public struct IngressSettings: Sendable {
     public var deposits: DepositPolicy
     public var console: ConsoleLinks?
     public var sealer: TokenSealer?
+    public var protection: IngressProtection
 
     public init(_ environment: EnvironmentReader = EnvironmentReader()) throws {
         process = try ProcessSettings(environment, defaultMetricsPort: 9100)
@@ -36,6 +37,7 @@ public struct IngressSettings: Sendable {
         jwtIssuer = environment.string("ARMADA_JWT_ISSUER")
         jwtAudience = environment.string("ARMADA_JWT_AUDIENCE")
         deposits = try DepositPolicy(environment)
+        protection = try IngressProtection(environment)
         if environment.string("ARMADA_ENCRYPTION_KEY") != nil { sealer = try TokenSealer(environment) }
         if let template = environment.string("ARMADA_CONSOLE_URL_TEMPLATE") {
             console = ConsoleLinks(template: template, signingKey: try environment.required("ARMADA_CONSOLE_SIGNING_KEY"))
@@ -87,11 +89,20 @@ public enum IngressProcess {
                 IngressDependencies(
                     pool: pool, broker: broker, registry: registry, tripayPrivateKey: settings.tripayPrivateKey,
                     tripayPreviousPrivateKey: settings.tripayPreviousPrivateKey, tokens: tokens,
-                    depositPolicy: settings.deposits, console: settings.console, sealer: settings.sealer, ops: ops),
+                    depositPolicy: settings.deposits, console: settings.console, sealer: settings.sealer, ops: ops,
+                    protection: settings.protection),
                 port: settings.httpPort, logger: logger)
             // A command whose confirm did not come waits in the outbox; every worker's relay
             // publishes it (the ingress stays thin and runs none).
-            logger.info("armada-ingress starting", metadata: ["port": "\(settings.httpPort)"])
+            logger.info(
+                "armada-ingress starting",
+                metadata: [
+                    "port": "\(settings.httpPort)",
+                    "rate_limit_per_ip": "\(settings.protection.perAddress.map(\.description) ?? "off")",
+                    "rate_limit_per_customer": "\(settings.protection.perCustomer.map(\.description) ?? "off")",
+                    "tripay_callback_sources":
+                        "\(settings.protection.tripaySources.map { $0.map(\.description).joined(separator: ",") } ?? "any")",
+                ])
             if !settings.previousKeys.isEmpty {
                 // A rotation's overlap: remove the old key once nothing signed with it is in flight.
                 logger.warning(

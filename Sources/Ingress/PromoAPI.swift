@@ -150,7 +150,16 @@ struct PromoAPI: Sendable {
     func adjust(_ request: Request, _ context: IngressContext) async throws -> Response {
         let admin = try context.requireAdmin().customerId
         let key = try request.idempotencyKey()
-        let customer = try context.parameters.require("customerId")
+        // Percent-decoded (an id like `auth0|42` arrives as `auth0%7C42`); then the id a token's
+        // `sub` could carry: what a command can store and a wallet key.
+        guard let customer = try context.parameters.require("customerId").removingPercentEncoding,
+            (1...200).contains(customer.unicodeScalars.count),
+            !customer.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw APIError(
+                .unprocessableContent, .validationFailed, "the customer id must be 1 to 200 characters without control characters",
+                field: "customerId")
+        }
         let body = try await JSONBody.read(request, allowed: ["amount", "description"])
         let amount = try body.int64("amount", in: -1_000_000_000...1_000_000_000)
         guard amount != 0 else { throw APIError(.unprocessableContent, .valueOutOfRange, "'amount' must not be 0", field: "amount") }

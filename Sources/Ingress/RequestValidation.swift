@@ -103,6 +103,10 @@ struct JSONBody {
         guard (1...maxLength).contains(text.unicodeScalars.count) else {
             throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must be 1 to \(maxLength) characters", field: name)
         }
+        // PostgreSQL text cannot hold NUL: refused here, never a command that cannot be stored.
+        guard !text.unicodeScalars.contains("\u{0}") else {
+            throw APIError(.unprocessableContent, .validationFailed, "'\(name)' must not contain NUL (U+0000)", field: name)
+        }
         // The whole value must match: `$` alone would also match before a final newline.
         if let pattern, text.range(of: pattern, options: .regularExpression) != text.startIndex..<text.endIndex {
             throw APIError(.unprocessableContent, .validationFailed, "'\(name)' has an invalid format", field: name)
@@ -119,6 +123,7 @@ struct JSONBody {
         }
         return try items.map { item in
             guard case .string(let text) = item, (1...maxLength).contains(text.unicodeScalars.count),
+                !text.unicodeScalars.contains("\u{0}"),
                 text.range(of: pattern, options: .regularExpression) == text.startIndex..<text.endIndex
             else {
                 throw APIError(.unprocessableContent, .validationFailed, "'\(name)' has an invalid entry", field: name)
@@ -182,6 +187,12 @@ extension Request {
         }
         guard key.count <= 200 else {
             throw APIError(.badRequest, .idempotencyKeyInvalid, "the Idempotency-Key is longer than 200 characters")
+        }
+        // HTTP allows a tab inside a field value; no other control character belongs in a key, and
+        // bytes that are not UTF-8 (read as U+FFFD) would make two different keys one.
+        guard !key.unicodeScalars.contains(where: { ($0 != "\t" && $0.properties.generalCategory == .control) || $0 == "\u{FFFD}" }) else {
+            throw APIError(
+                .badRequest, .idempotencyKeyInvalid, "the Idempotency-Key must be UTF-8 text without control characters other than tab")
         }
         return key
     }

@@ -13,6 +13,7 @@ import WalletContracts
 /// callback Tripay thinks delivered is never lost; on a broker problem it answers 503 and
 /// Tripay sends it again.
 struct TripayWebhookController: Sendable {
+    static let path = "/api/v1/webhooks/tripay"
     static let maximumBodySize = 64 * 1024
     static let signatureHeader = HTTPField.Name("X-Callback-Signature")!
     static let eventHeader = HTTPField.Name("X-Callback-Event")!
@@ -26,7 +27,7 @@ struct TripayWebhookController: Sendable {
     private static let success = Array(#"{"success":true}"#.utf8)
 
     func addRoutes<Context: RequestContext>(to router: Router<Context>) {
-        router.post("/api/v1/webhooks/tripay") { request, context in
+        router.post(RouterPath(Self.path)) { request, context in
             try await receive(request, context: context)
         }
     }

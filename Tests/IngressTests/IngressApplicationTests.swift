@@ -30,7 +30,8 @@ enum InProcessIngress {
     ///   - databaseURL: an unreachable database shows the 503.
     static func withApplication(
         amqpURL: String = TestEnvironment.amqpURL, databaseURL: String = TestEnvironment.databaseURL,
-        tripayPreviousPrivateKey: String? = nil, _ test: @Sendable (any TestClientProtocol) async throws -> Void
+        tripayPreviousPrivateKey: String? = nil, protection: IngressProtection = IngressProtection(), setup: TestingSetup = .router,
+        _ test: @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
         var configuration = try AMQPConfiguration(url: amqpURL)
         configuration.connectionName = "ingress-in-process"
@@ -43,10 +44,10 @@ enum InProcessIngress {
             registry: PrometheusCollectorRegistry(),
             tripayPrivateKey: "in-process-fake-tripay-key", tripayPreviousPrivateKey: tripayPreviousPrivateKey,
             tokens: try await TokenVerifier.make(secret: secret, publicKeyPEM: nil),
-            depositPolicy: DepositPolicy())
+            depositPolicy: DepositPolicy(), protection: protection)
         let app = buildApplication(dependencies, port: 0, logger: logger)
         do {
-            try await app.test(.router, test)
+            try await app.test(setup, test)
         } catch {
             await broker.close()
             throw error

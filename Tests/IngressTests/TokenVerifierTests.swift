@@ -141,6 +141,60 @@ struct TokenVerifierTests {
         #expect(await rejection(verifier, try await other.sign(claims())) == "INVALID_TOKEN")
     }
 
+    /// Claims as an attacker writes them: any of them may be missing.
+    struct LooseClaims: JWTPayload {
+        var sub: String?
+        var role: String?
+        var exp: Int?
+        var nbf: Int?
+        func verify(using algorithm: some JWTAlgorithm) throws {}
+    }
+
+    @Test("JWT attacks: alg none, a payload edited to admin, not yet valid, missing claims, a NUL or oversized subject: all 401")
+    func attacks() async throws {
+        let secret = String(repeating: "s", count: 40)
+        let signer = JWTKeyCollection()
+        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        let verifier = try await TokenVerifier.make(secret: secret, publicKeyPEM: nil)
+        let now = Int(Date().timeIntervalSince1970)
+        func base64URL(_ text: String) -> String {
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        let payload = base64URL(#"{"sub":"cust-none","role":"admin","exp":\#(now + 600)}"#)
+
+        // alg none, with and without a signature part.
+        for header in [#"{"alg":"none","typ":"JWT"}"#, #"{"alg":"None"}"#, #"{"typ":"JWT"}"#] {
+            #expect(await rejection(verifier, "\(base64URL(header)).\(payload).") == "INVALID_TOKEN", "\(header)")
+            #expect(await rejection(verifier, "\(base64URL(header)).\(payload)") == "INVALID_TOKEN", "\(header)")
+        }
+        // A customer's real token with its payload swapped for an admin one: the signature no longer matches.
+        let customer = try await signer.sign(LooseClaims(sub: "cust-a", role: "customer", exp: now + 600))
+        #expect(try await verifier.verify(customer).role == .customer)
+        let parts = customer.split(separator: ".").map(String.init)
+        #expect(await rejection(verifier, "\(parts[0]).\(payload).\(parts[2])") == "INVALID_TOKEN")
+        // Not valid for another hour; a minute's skew is allowed.
+        #expect(
+            await rejection(verifier, try await signer.sign(LooseClaims(sub: "c", role: "customer", exp: now + 7200, nbf: now + 3600)))
+                == "INVALID_TOKEN")
+        #expect(
+            try await verifier.verify(try await signer.sign(LooseClaims(sub: "c", role: "customer", exp: now + 600, nbf: now + 30)))
+                .customerId == "c")
+        // Missing claims, each one.
+        for loose in [
+            LooseClaims(sub: nil, role: "customer", exp: now + 600), LooseClaims(sub: "c", role: nil, exp: now + 600),
+            LooseClaims(sub: "c", role: "customer", exp: nil),
+        ] {
+            #expect(await rejection(verifier, try await signer.sign(loose)) == "INVALID_TOKEN", "\(loose)")
+        }
+        // Subjects no customer id can be.
+        for subject in ["cust\u{0}admin", String(repeating: "x", count: 201)] {
+            #expect(
+                await rejection(verifier, try await signer.sign(LooseClaims(sub: subject, role: "customer", exp: now + 600)))
+                    == "INVALID_TOKEN")
+        }
+    }
+
     @Test("HS256 and ES256 configured together: each token verifies with the key of its own algorithm")
     func bothAlgorithms() async throws {
         let secret = String(repeating: "s", count: 40)

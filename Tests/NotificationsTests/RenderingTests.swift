@@ -139,6 +139,8 @@ struct RenderingTests {
         let hostile = [
             "<script>alert(1)</script>", "Tom & Jerry", "a\"b'c", "<b>bold</b> *md* _x_ [l](http://e.x) `c`", "&amp; &lt;",
             String(repeating: "Ω<", count: 500),
+            // Template and SQL injection: a name is a value, never a template or a statement.
+            "{{customerName}}{{{html}}}{{#items}}x{{/items}}{{> partial}}", "'; DROP TABLE wallets; --", "${7*7} #{7*7} <%= 7*7 %>",
         ]
         for name in hostile {
             let event = VPSActive(

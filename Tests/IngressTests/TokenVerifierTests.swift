@@ -125,12 +125,17 @@ struct TokenVerifierTests {
         #expect(try await verifier.verify(try await signer.sign(claims("pem-escaped"))).customerId == "pem-escaped")
     }
 
-    @Test("HS256: valid, expired, wrong role, wrong secret, not a JWT")
-    func hs256() async throws {
+    /// A signer and a verifier sharing one HS256 secret.
+    static func hs256Pair() async throws -> (JWTKeyCollection, TokenVerifier) {
         let secret = String(repeating: "s", count: 40)
         let signer = JWTKeyCollection()
         await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        let verifier = try await TokenVerifier.make(secret: secret, publicKeyPEM: nil)
+        return (signer, try await TokenVerifier.make(secret: secret, publicKeyPEM: nil))
+    }
+
+    @Test("HS256: valid, expired, wrong role, wrong secret, not a JWT")
+    func hs256() async throws {
+        let (signer, verifier) = try await Self.hs256Pair()
         #expect(try await verifier.verify(try await signer.sign(claims())).customerId == "cust-1")
         #expect(await rejection(verifier, try await signer.sign(claims(expiresIn: -5))) == "TOKEN_EXPIRED")
         #expect(await rejection(verifier, try await signer.sign(claims(role: "root"))) == "INVALID_TOKEN")
@@ -152,10 +157,7 @@ struct TokenVerifierTests {
 
     @Test("JWT attacks: alg none, a payload edited to admin, not yet valid, missing claims, a NUL or oversized subject: all 401")
     func attacks() async throws {
-        let secret = String(repeating: "s", count: 40)
-        let signer = JWTKeyCollection()
-        await signer.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        let verifier = try await TokenVerifier.make(secret: secret, publicKeyPEM: nil)
+        let (signer, verifier) = try await Self.hs256Pair()
         let now = Int(Date().timeIntervalSince1970)
         func base64URL(_ text: String) -> String {
             Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

@@ -118,6 +118,16 @@ if [ $# -eq 0 ] || [[ "$*" == *Demo* ]]; then
   { Deploy/local/run.sh && Deploy/local/run.sh && Deploy/local/run.sh demo; } > "$demo_log" 2>&1 \
     || { status=1; tail -60 "$demo_log"; }
   grep -E "^\[\+|^The story|DEMO FAILED" "$demo_log" || true
+  # The whole story's logs hold no development secret (keys, tokens, the bot token that is part
+  # of Telegram's URL) and no JWT (a base64url JSON header starts "eyJ").
+  logs=("$ARMADA_LOCAL"/logs/armada-{ingress,payments,provisioner,lifecycle,notifier}.log)
+  leaked=0
+  for secret in "$ARMADA_LOCAL"/dev-*; do
+    if grep -qF -- "$(cat "$secret")" "${logs[@]}"; then log "a secret ($(basename "$secret")) is in the local system's logs"; leaked=1; fi
+  done
+  if grep -q "eyJ" "${logs[@]}"; then log "a JWT is in the local system's logs"; leaked=1; fi
+  lines=$(cat "${logs[@]}" | wc -l)
+  if [ "$leaked" -eq 0 ]; then log "no secret in the local system's logs ($lines lines)"; else status=1; fi
   Deploy/local/run.sh stop > /dev/null 2>&1 || status=1
   if Deploy/local/run.sh status | grep -q ": running"; then log "run.sh stop left something running"; status=1; fi
 fi

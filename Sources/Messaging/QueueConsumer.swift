@@ -68,6 +68,10 @@ public struct ForwardRule: Sendable, Equatable {
 public final class QueueConsumer: Service, Sendable {
     public static let attemptHeader = "x-attempt"
     public static let againHeader = "x-again"
+    /// The largest body a handler is given: Armada's own messages are a few kilobytes (a Tripay
+    /// callback's raw body, at most 64 KiB, is the largest); anything bigger was not published
+    /// by Armada and is dead-lettered unread.
+    public static let maximumBodyBytes = 1 << 20
 
     private let configuration: ConsumerConfiguration
     private let consumerConnection: BrokerClient
@@ -134,6 +138,12 @@ public final class QueueConsumer: Service, Sendable {
     /// Handles one delivery to its end: acked, retried, recorded or dead-lettered.
     func process(_ delivery: Delivery) async {
         let attempt = Int(delivery.properties.headers[Self.attemptHeader]?.intValue ?? 0)
+        guard delivery.body.count <= Self.maximumBodyBytes else {
+            await deadLetter(
+                delivery, type: delivery.properties.type ?? "unknown", attempt: attempt, errorClass: "too-large",
+                reason: "the body is \(delivery.body.count) bytes, over the \(Self.maximumBodyBytes) a message may have")
+            return
+        }
         let header: EnvelopeHeader
         do {
             header = try MessageCoding.decoder().decode(EnvelopeHeader.self, from: Data(delivery.body))

@@ -171,6 +171,25 @@ actor RunningSystem {
         }
     }
 
+    /// What each Armada process (not the simulators) logged so far, by executable.
+    func armadaLogs() -> [String: String] {
+        guard processes.count > 8 else { return [:] }
+        return [
+            "armada-payments": processes[1].log, "armada-ingress": processes[2].log, "armada-provisioner": processes[4].log,
+            "armada-lifecycle": processes[5].log, "armada-notifier": processes[8].log,
+        ]
+    }
+
+    /// Whether each Armada process is still running, by executable.
+    func armadaProcessesRunning() -> [String: Bool] {
+        guard processes.count > 8 else { return [:] }
+        return [
+            "armada-payments": processes[1].isRunning, "armada-ingress": processes[2].isRunning,
+            "armada-provisioner": processes[4].isRunning, "armada-lifecycle": processes[5].isRunning,
+            "armada-notifier": processes[8].isRunning,
+        ]
+    }
+
     /// Everything the shared notifier and the Telegram simulator logged so far.
     func notifierLogs() -> String {
         processes.count > 8 ? processes[8].log + processes[6].log : ""

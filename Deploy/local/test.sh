@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, starts the local stack, builds, migrates the test
 # database, runs the suites against real PostgreSQL and RabbitMQ, then the broker fault suite
-# (which stops and freezes the broker) on its own.
+# (which stops and freezes the broker) and the fault suite under load's short profile on their own.
 #
 #   Deploy/local/test.sh              everything
 #   Deploy/local/test.sh --filter X   only tests matching X (fault suite included when it matches;
@@ -98,6 +98,11 @@ cleanup
 if [ $# -eq 0 ] || [[ "$*" == *BrokerFault* ]] || [[ "$*" == *Fault* ]]; then
   log "running the broker fault suite (stops and freezes the broker)"
   ARMADA_FAULT_TESTS=1 swift test --skip-build --no-parallel --filter BrokerFault || status=$?
+fi
+
+# The fault suite under load, short profile (the full one is its own command: Deploy/faults/run.sh).
+if [ $# -eq 0 ] || [[ "$*" == *FaultLoad* ]]; then
+  Deploy/faults/run.sh --ci --skip-build || status=$?
 fi
 
 # The benchmark harness's CI profile: a release build and every step of Deploy/bench/run.sh at a

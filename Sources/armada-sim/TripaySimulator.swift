@@ -183,7 +183,43 @@ struct CallbackAttempt: Codable, Sendable {
     var accepted: Bool
 }
 
+/// Scripted faults (`POST /_sim/faults`, every field optional; `DELETE /_sim/faults` clears them).
+/// Counters apply to the next matching requests; Tripay promises none of these never happen.
+struct TripaySimFaults: Codable, Sendable {
+    /// The next N merchant API requests answer 500.
+    var serverErrors: Int?
+    /// The next N merchant API requests answer 429.
+    var rateLimited: Int?
+    /// The next N creates make the transaction but answer 504 with an HTML page: the response is lost.
+    var lostCreateResponses: Int?
+    /// Every merchant API response waits this long first.
+    var delaySeconds: Double?
+    /// The next N callbacks are never sent (every attempt lost on the way): only reconciliation finds them.
+    var droppedCallbacks: Int?
+}
+
 actor TripayLedger {
+    private(set) var faults = TripaySimFaults()
+
+    func setFaults(_ new: TripaySimFaults?) {
+        guard let new else {
+            faults = TripaySimFaults()
+            return
+        }
+        if let n = new.serverErrors { faults.serverErrors = n }
+        if let n = new.rateLimited { faults.rateLimited = n }
+        if let n = new.lostCreateResponses { faults.lostCreateResponses = n }
+        if let n = new.delaySeconds { faults.delaySeconds = n }
+        if let n = new.droppedCallbacks { faults.droppedCallbacks = n }
+    }
+
+    /// Takes one from a counter; true when a fault applies.
+    func take(_ counter: WritableKeyPath<TripaySimFaults, Int?>) -> Bool {
+        guard let left = faults[keyPath: counter], left != 0 else { return false }
+        if left > 0 { faults[keyPath: counter] = left - 1 }
+        return true
+    }
+
     struct Stored: Sendable {
         var transaction: SimTransaction
         var callbackURL: String?
@@ -247,10 +283,19 @@ struct TripaySimulator: Sendable {
             totalFee: TripayFee(flat: 0, percent: 3), minimumAmount: 10_000, maximumAmount: 2_000_000, active: false),
     ]
 
+    /// The scripted faults for one merchant API request: a delay, then a 500 or a 429, or nil.
+    private func faulted() async -> Response? {
+        if let delay = await ledger.faults.delaySeconds, delay > 0 { try? await Task.sleep(for: .milliseconds(Int(delay * 1000))) }
+        if await ledger.take(\.serverErrors) { return failure(.internalServerError, "Internal Server Error") }
+        if await ledger.take(\.rateLimited) { return failure(.tooManyRequests, "Too Many Requests") }
+        return nil
+    }
+
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/merchant/payment-channel") { request, _ in
             guard authorized(request) else { return failure(.unauthorized, "Invalid API Key") }
+            if let fault = await faulted() { return fault }
             return respond(.ok, SimEnvelope(success: true, message: "Success", data: Self.channels))
         }
         router.post("/transaction/create") { request, _ in
@@ -262,10 +307,18 @@ struct TripaySimulator: Sendable {
             } catch {
                 return failure(.badRequest, "Invalid request body: \(error)")
             }
-            return await createTransaction(create)
+            if let fault = await faulted() { return fault }
+            let created = await createTransaction(create)
+            if created.status == .ok, await ledger.take(\.lostCreateResponses) {
+                return Response(
+                    status: .gatewayTimeout, headers: [.contentType: "text/html"],
+                    body: .init(byteBuffer: ByteBuffer(string: "<html><body><h1>504 Gateway Time-out</h1></body></html>")))
+            }
+            return created
         }
         router.get("/transaction/detail") { request, _ in
             guard authorized(request) else { return failure(.unauthorized, "Invalid API Key") }
+            if let fault = await faulted() { return fault }
             guard let reference = request.uri.queryParameters.get("reference"), let stored = await ledger.find(reference) else {
                 return failure(.badRequest, "Transaction not found")
             }
@@ -273,7 +326,21 @@ struct TripaySimulator: Sendable {
         }
         router.get("/merchant/transactions") { request, _ in
             guard authorized(request) else { return failure(.unauthorized, "Invalid API Key") }
+            if let fault = await faulted() { return fault }
             return await list(request)
+        }
+        router.post("/_sim/faults") { request, _ in
+            let body = try await request.body.collect(upTo: 1 << 16)
+            guard let faults = try? JSONDecoder().decode(TripaySimFaults.self, from: Data(buffer: body)) else {
+                return failure(
+                    .badRequest, "body must be a fault: serverErrors, rateLimited, lostCreateResponses, delaySeconds, droppedCallbacks")
+            }
+            await ledger.setFaults(faults)
+            return respond(.ok, SimEnvelope(success: true, message: "ok", data: await ledger.faults))
+        }
+        router.delete("/_sim/faults") { _, _ in
+            await ledger.setFaults(nil)
+            return respond(.ok, SimEnvelope<String>(success: true, message: "ok", data: nil))
         }
         router.post("/_sim/settings") { request, _ in
             let query = request.uri.queryParameters
@@ -370,6 +437,10 @@ struct TripaySimulator: Sendable {
     /// Sends the callback for the transaction's current status; resends until accepted or out of tries.
     func sendCallback(_ stored: TripayLedger.Stored) async {
         let transaction = stored.transaction
+        if await ledger.take(\.droppedCallbacks) {
+            logger.info("callback dropped (scripted fault)", metadata: ["reference": "\(transaction.reference)"])
+            return
+        }
         let body: [String: Any] = [
             "reference": transaction.reference, "merchant_ref": transaction.merchantRef,
             "payment_method": transaction.paymentName ?? transaction.paymentMethod, "payment_method_code": transaction.paymentMethod,

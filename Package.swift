@@ -73,6 +73,7 @@ let package = Package(
                 .embedInCode("SQL/0011_catalog_orders_provisioning.sql"), .embedInCode("SQL/0012_provisioning_fencing.sql"),
                 .embedInCode("SQL/0013_lifecycle.sql"), .embedInCode("SQL/0014_notifications.sql"),
                 .embedInCode("SQL/0015_queue_backlog.sql"), .embedInCode("SQL/0016_ledger_append_only.sql"),
+                .embedInCode("SQL/0017_audit_indexes.sql"),
             ],
             swiftSettings: strict),
 

@@ -2,12 +2,15 @@
 # The fault suite under load (Tests/EndToEndTests/FaultLoadTests.swift, Docs/reliability.md): a
 # deployment of its own (vhost, database, simulators, two payments workers, two provisioners,
 # lifecycle, notifier, ingress) under a mixed load through the public API while processes are
-# killed, RabbitMQ and PostgreSQL restart, RabbitMQ freezes and the simulators fail; then
-# `armadactl audit` and the suite's own checks. The report goes to
-# .local/test-artifacts/fault-report.md.
+# killed, RabbitMQ and PostgreSQL restart, RabbitMQ freezes and the simulators fail; then the
+# same load on a three-node RabbitMQ cluster (Deploy/faults/cluster.sh) that loses a node. After
+# each, `armadactl audit` and the suite's own checks. The reports go to
+# .local/test-artifacts/fault-report-*.md.
 #
-#   Deploy/faults/run.sh                 the full profile: 120 customers, 4 minutes of faults (about 8 minutes)
-#   Deploy/faults/run.sh --ci            the short profile Deploy/local/test.sh runs: 24 customers, 1 minute
+#   Deploy/faults/run.sh                 the full profile: 120 customers and 4 minutes of faults, then 60
+#                                        customers on the cluster (about 12 minutes)
+#   Deploy/faults/run.sh --ci            the short profile Deploy/local/test.sh runs: 24 customers and 1
+#                                        minute, then 12 on the cluster (about 4 minutes)
 #   Deploy/faults/run.sh --skip-build    with either: use the debug build as it is
 #
 # It restarts the local stack's RabbitMQ and PostgreSQL: run it when nothing else uses them.
@@ -38,14 +41,19 @@ fi
 
 log "running the fault suite under load (profile $profile)"
 mkdir -p "$ARMADA_LOCAL/test-artifacts"
+rm -f "$ARMADA_LOCAL"/test-artifacts/fault-report*.md
 status=0
 ARMADA_FAULT_LOAD="$profile" swift test --skip-build --no-parallel --filter FaultLoad > "$ARMADA_LOCAL/fault-$profile.log" 2>&1 || status=$?
 # The suite's own processes are stopped by the suite; a failed run may leave some behind.
 pkill -f "$PWD/.build/debug/armada-" 2>/dev/null || true
 pkill -KILL -f "$PWD/Deploy/local/smtp-sink.py" 2>/dev/null || true
 grep -E "✔|✘|recorded an issue" "$ARMADA_LOCAL/fault-$profile.log" | grep -v "^↳" | head -40 || true
-if [ -f "$ARMADA_LOCAL/test-artifacts/fault-report.md" ]; then
-  log "report: $ARMADA_LOCAL/test-artifacts/fault-report.md"
-  cat "$ARMADA_LOCAL/test-artifacts/fault-report.md"
-fi
+# The cluster's nodes are the suite's to stop; a failed run may leave them behind.
+Deploy/faults/cluster.sh down >/dev/null 2>&1 || true
+for report in "$ARMADA_LOCAL"/test-artifacts/fault-report-*.md; do
+  [ -f "$report" ] || continue
+  log "report: $report"
+  cat "$report"
+  echo
+done
 exit $status

@@ -1,10 +1,26 @@
 import Foundation
 
 /// Where and how to connect, parsed from an `AMQP_URL`
-/// (`amqp://user:pass@host:port/vhost`, `amqps://` for TLS with peer verification).
+/// (`amqp://user:pass@host:port/vhost`, `amqps://` for TLS with peer verification). A cluster is
+/// a comma-separated list of such URLs, one per node, alike but for host and port: a connection
+/// goes to the first node that answers, and after a failed attempt the next node is tried.
 public struct AMQPConfiguration: Sendable, Equatable {
+    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { "\(host):\(port)" }
+    }
+
+    /// The first node; `endpoints` lists them all.
     public var host: String
     public var port: Int
+    /// Every node to try, in order; empty means `host`:`port` alone.
+    public var alternates: [Endpoint] = []
+    public var endpoints: [Endpoint] { alternates.isEmpty ? [Endpoint(host: host, port: port)] : alternates }
     public var user: String
     public var password: String
     public var virtualHost: String
@@ -46,6 +62,20 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// Parses `amqp[s]://[user[:password]@]host[:port][/vhost][?heartbeat=N&connection_timeout=S]`.
     /// The vhost is percent-decoded (`%2f` is `/`); an empty path is the default vhost `/`.
     public init(url: String) throws {
+        let nodes = url.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        if nodes.count > 1 {
+            let each = try nodes.map { try AMQPConfiguration(url: $0) }
+            self = each[0]
+            for other in each.dropFirst() {
+                guard other.user == user, other.password == password, other.virtualHost == virtualHost, other.useTLS == useTLS,
+                    other.heartbeat == heartbeat
+                else {
+                    throw AMQPError(.configuration, "every URL of an AMQP_URL list must differ only in host and port")
+                }
+            }
+            alternates = each.map { Endpoint(host: $0.host, port: $0.port) }
+            return
+        }
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "amqp" || scheme == "amqps"
         else {

@@ -255,6 +255,8 @@ final class IOLoop: @unchecked Sendable {
     private var resubscribeAt: [Int: ContinuousClock.Instant] = [:]
     private var resubscribeDelay: [Int: Double] = [:]
     private var reconnectDelay: Double = 0.1
+    /// The node the next connect tries (a cluster's URLs in turn, moving on after a failure).
+    private var endpointIndex = 0
     private var nextConnectAttempt = ContinuousClock.now
     private var lastTimeoutScan = ContinuousClock.now
     private var closeRequested = false
@@ -359,7 +361,17 @@ final class IOLoop: @unchecked Sendable {
         markBusy()
         defer { markIdle() }
         do {
-            let connection = try AMQPConnection(configuration: configuration)
+            let endpoints = configuration.endpoints
+            var attempt = configuration
+            attempt.host = endpoints[endpointIndex % endpoints.count].host
+            attempt.port = endpoints[endpointIndex % endpoints.count].port
+            let connection: AMQPConnection
+            do {
+                connection = try AMQPConnection(configuration: attempt)
+            } catch {
+                endpointIndex += 1
+                throw error
+            }
             status.withLock { $0.watchedDescriptor = connection.socketDescriptor }
             try setup?(connection)
             try connection.enableConfirms()
@@ -378,7 +390,7 @@ final class IOLoop: @unchecked Sendable {
             }
             logger.info(
                 "connected to broker",
-                metadata: ["amqp_host": "\(configuration.host):\(configuration.port)", "generation": "\(generation)"])
+                metadata: ["amqp_host": "\(attempt.host):\(attempt.port)", "generation": "\(generation)"])
         } catch {
             logger.warning(
                 "broker connect failed", metadata: ["error": "\(error)", "retry_in_s": "\(reconnectDelay)"])

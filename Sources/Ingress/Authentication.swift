@@ -118,10 +118,11 @@ public struct TokenVerifier: Sendable {
         if let audience, !(claims.aud?.value.contains(audience) ?? false) {
             throw APIError(.unauthorized, .invalidToken, "the token is not meant for this API (audience)")
         }
-        // The subject keys every row of the customer's: no empty one, none PostgreSQL text cannot
-        // hold (NUL), none longer than a customer id column is meant for.
+        // The subject keys every row of the customer's: no empty one, none with control characters
+        // (NUL, which PostgreSQL text cannot hold, among them; the admin routes refuse them in a
+        // customer id too), none longer than a customer id column is meant for.
         guard let role = Identity.Role(rawValue: claims.role), !claims.sub.value.isEmpty, claims.sub.value.unicodeScalars.count <= 200,
-            !claims.sub.value.unicodeScalars.contains("\u{0}")
+            !claims.sub.value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw APIError(.unauthorized, .invalidToken, "the token needs a sub (at most 200 characters) and a role of customer or admin")
         }

@@ -103,6 +103,11 @@ public enum IngressProcess {
                     "tripay_callback_sources":
                         "\(settings.protection.tripaySources.map { $0.map(\.description).joined(separator: ",") } ?? "any")",
                 ])
+            if settings.protection.perAddress != nil, settings.protection.addressing.trustedProxies.isEmpty {
+                // Behind a load balancer or the frontends' servers every client would share one bucket.
+                logger.notice(
+                    "the per-address rate limit keys on the connection's peer; behind proxies of yours set ARMADA_TRUSTED_PROXIES")
+            }
             if !settings.previousKeys.isEmpty {
                 // A rotation's overlap: remove the old key once nothing signed with it is in flight.
                 logger.warning(

@@ -42,7 +42,7 @@ final class RateLimiter: Sendable {
     }
 
     let limit: RateLimit
-    private let buckets = Mutex<[String: Bucket]>([:])
+    private let buckets = Mutex<(all: [String: Bucket], sweepAt: Int)>(([:], 50_000))
     private let clock = ContinuousClock()
     private let capacity: Double
     private let refillPerSecond: Double
@@ -57,17 +57,22 @@ final class RateLimiter: Sendable {
     /// is (at least 1), for `Retry-After`.
     func take(_ key: String) -> Int? {
         let now = clock.now
-        return buckets.withLock { buckets in
-            if buckets.count >= 50_000 { Self.forgetRefilled(&buckets, now: now, capacity: capacity, rate: refillPerSecond) }
-            var bucket = buckets[key] ?? Bucket(tokens: capacity, updated: now)
+        return buckets.withLock { state in
+            if state.all.count >= state.sweepAt {
+                Self.forgetRefilled(&state.all, now: now, capacity: capacity, rate: refillPerSecond)
+                // The next sweep waits until the map has doubled: one that frees little is not
+                // repeated on every request.
+                state.sweepAt = max(50_000, state.all.count * 2)
+            }
+            var bucket = state.all[key] ?? Bucket(tokens: capacity, updated: now)
             bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated).seconds * refillPerSecond)
             bucket.updated = now
             if bucket.tokens >= 1 {
                 bucket.tokens -= 1
-                buckets[key] = bucket
+                state.all[key] = bucket
                 return nil
             }
-            buckets[key] = bucket
+            state.all[key] = bucket
             return max(1, Int(((1 - bucket.tokens) / refillPerSecond).rounded(.up)))
         }
     }
@@ -116,6 +121,14 @@ public struct IngressProtection: Sendable {
     }
 }
 
+extension Request {
+    /// The path as the router matches it: empty segments dropped (`//a/b/` is `/a/b`), so a
+    /// check by path cannot be stepped around by a route the router still finds.
+    var routedPath: String {
+        "/" + uri.path.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
+    }
+}
+
 /// Answers 429 `RATE_LIMITED` with `Retry-After` once a key's bucket is empty.
 struct RateLimitMiddleware: RouterMiddleware {
     enum Scope: String, Sendable { case address, customer }
@@ -133,13 +146,20 @@ struct RateLimitMiddleware: RouterMiddleware {
         self.exempt = exempt
     }
 
+    /// An IPv4 address is one client; an IPv6 one is keyed by its /64, the block one subscriber
+    /// gets (rotating through it must not multiply the limit).
+    static func bucketKey(_ address: String) -> String {
+        guard let bytes = IPNetwork.parse(address), bytes.count == 16 else { return address }
+        return "v6:" + bytes.prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
     func handle(_ request: Request, context: IngressContext, next: (Request, IngressContext) async throws -> Response) async throws
         -> Response
     {
-        guard !exempt.contains(request.uri.path) else { return try await next(request, context) }
+        guard !exempt.contains(request.routedPath) else { return try await next(request, context) }
         let key: String?
         switch scope {
-        case .address: key = addressing.client(request, peer: context.peerAddress)
+        case .address: key = addressing.client(request, peer: context.peerAddress).map(Self.bucketKey)
         case .customer: key = context.identity.map { "\($0.role.rawValue):\($0.customerId)" }
         }
         if let key, let wait = limiter.take(key) {
@@ -163,7 +183,7 @@ struct CallbackSourceMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: IngressContext, next: (Request, IngressContext) async throws -> Response) async throws
         -> Response
     {
-        guard request.uri.path == path else { return try await next(request, context) }
+        guard request.routedPath == path else { return try await next(request, context) }
         let client = addressing.client(request, peer: context.peerAddress)
         guard let client, allowed.contains(where: { $0.contains(client) }) else {
             Counter(label: "armada_webhook_callbacks_total", dimensions: [("outcome", "source_not_allowed")]).increment()

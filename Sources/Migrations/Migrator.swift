@@ -54,6 +54,7 @@ public struct Migrator: Sendable {
         Migration("0014_notifications.sql", PackageResources._014_notifications_sql),
         Migration("0015_queue_backlog.sql", PackageResources._015_queue_backlog_sql),
         Migration("0016_ledger_append_only.sql", PackageResources._016_ledger_append_only_sql),
+        Migration("0017_audit_indexes.sql", PackageResources._017_audit_indexes_sql),
     ]
 
     /// Any fixed number identifies "the migration lock" among advisory locks.

@@ -43,7 +43,9 @@ public struct ManagementAPI: Sendable {
 
     /// The virtual host an AMQP URL names (`/` when it names none).
     public static func vhost(ofAMQPURL url: String) -> String {
-        let path = URLComponents(string: url)?.percentEncodedPath ?? ""
+        // A cluster's list names one vhost in every URL.
+        let first = url.split(separator: ",").first.map(String.init) ?? url
+        let path = URLComponents(string: first)?.percentEncodedPath ?? ""
         let encoded = path.hasPrefix("/") ? String(path.dropFirst()) : path
         return encoded.isEmpty ? "/" : (encoded.removingPercentEncoding ?? encoded)
     }

@@ -96,16 +96,20 @@ struct Audit: AsyncParsableCommand {
                                       WHERE e.reference_type = 'VPS_ORDER' AND e.reference_id = r.reference AND e.amount = -o.price)
                     """),
             Check(
-                name: "failed-order-refunded-once", why: "every charged round that failed is refunded exactly its debit, once",
+                name: "failed-round-refunded-once",
+                why:
+                    "every charged provisioning round that failed (the order FAILED, or an earlier round an admin retried) is refunded exactly its debit, once",
                 sql: """
-                    SELECT format('order %s FAILED: debit %s, refund %s', o.id, debit.amount, COALESCE(refund.amount::text, 'none')) AS detail
-                    FROM orders o
-                    CROSS JOIN LATERAL (SELECT CASE WHEN o.provisioning_round = 1 THEN o.id::text
-                                                    ELSE o.id::text || ':r' || o.provisioning_round END AS reference) r
-                    JOIN ledger_entries debit ON debit.reference_type = 'VPS_ORDER' AND debit.reference_id = r.reference
+                    SELECT format('order %s %s round %s: debit %s, refund %s', o.id, o.status, debit.reference_id, debit.amount,
+                                  COALESCE(refund.amount::text, 'none')) AS detail
+                    FROM ledger_entries debit
+                    JOIN orders o ON o.id::text = split_part(debit.reference_id, ':', 1)
                     LEFT JOIN ledger_entries refund
-                      ON refund.reference_type = 'PROVISION_FAILED_REFUND' AND refund.reference_id = r.reference
-                    WHERE o.status = 'FAILED' AND (refund.id IS NULL OR refund.amount <> -debit.amount)
+                      ON refund.reference_type = 'PROVISION_FAILED_REFUND' AND refund.reference_id = debit.reference_id
+                    WHERE debit.reference_type = 'VPS_ORDER'
+                      AND (o.status = 'FAILED' OR debit.reference_id <> CASE WHEN o.provisioning_round = 1 THEN o.id::text
+                                                                          ELSE o.id::text || ':r' || o.provisioning_round END)
+                      AND (refund.id IS NULL OR refund.amount <> -debit.amount)
                     """),
             Check(
                 name: "refund-only-for-failed-round", why: "a refund matches a debit of the same round and that round failed",
@@ -130,10 +134,11 @@ struct Audit: AsyncParsableCommand {
                     WHERE status IN ('ACTIVE', 'EXPIRING_SOON', 'SUSPENDED') AND droplet_id IS NULL
                     """),
             Check(
-                name: "commands-settled", why: "every accepted command took effect or failed (none pending past the settle time)",
+                name: "commands-settled",
+                why: "every accepted command took effect or failed (none pending past the settle time, none stalled in a dead letter)",
                 sql: """
-                    SELECT format('command %s %s of %s pending since %s', id, command_type, customer_id, created_at) AS detail
-                    FROM commands WHERE status = 'pending' AND created_at < now() - \(settle)
+                    SELECT format('command %s %s of %s %s since %s', id, command_type, customer_id, status, created_at) AS detail
+                    FROM commands WHERE (status = 'pending' AND created_at < now() - \(settle)) OR status = 'stalled'
                     """),
             Check(
                 name: "notifications-settled", why: "every delivery sent once or failed with its error (none queued past the settle time)",

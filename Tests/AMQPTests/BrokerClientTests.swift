@@ -29,6 +29,28 @@ func deleteQueues(_ queues: [String]) async {
 
 @Suite("Broker client against a real RabbitMQ")
 struct BrokerClientTests {
+    @Test("a cluster's AMQP_URL list: parsed node by node; a client whose first node is down connects to the next and works")
+    func nodeList() async throws {
+        let live = try AMQPConfiguration(url: TestEnvironment.amqpURL)
+        let dead = freePort()
+        let list =
+            "amqp://\(live.user):\(live.password)@127.0.0.1:\(dead)/\(live.virtualHost == "/" ? "%2f" : live.virtualHost)?heartbeat=7,"
+            + "amqp://\(live.user):\(live.password)@\(live.host):\(live.port)/\(live.virtualHost == "/" ? "%2f" : live.virtualHost)?heartbeat=7"
+        let parsed = try AMQPConfiguration(url: list)
+        #expect(parsed.endpoints.map(\.port) == [dead, live.port] && parsed.heartbeat == 7 && parsed.virtualHost == live.virtualHost)
+        #expect(try AMQPConfiguration(url: TestEnvironment.amqpURL).endpoints.count == 1)
+        #expect(throws: AMQPError.self) {
+            try AMQPConfiguration(url: "amqp://a:b@127.0.0.1:1/x,amqp://a:b@127.0.0.1:2/y")
+        }
+        let queue = TestEnvironment.unique("test.nodes")
+        let client = try makeClient("nodes", queues: [queue], url: list)
+        try await client.waitUntilConnected(timeout: .seconds(20))
+        try await client.publish(exchange: "", routingKey: queue, properties: MessageProperties(messageId: "1"), body: [1])
+        #expect(try await client.queueStatus(queue).messages == 1)
+        await client.close()
+        await deleteQueues([queue])
+    }
+
     @Test("a confirmed publish is consumed with its properties and acked")
     func confirmedRoundTrip() async throws {
         let queue = TestEnvironment.unique("test.roundtrip")

@@ -100,6 +100,30 @@ struct AuditTests {
         #expect(forged.output.contains("before 80005, previous after 80000"), "\(forged.output)")
         #expect(forged.output.contains("OK     ledger-sums-to-balance"), "\(forged.output)")
         #expect(forged.output.contains("3 invariant(s) broken"), "\(forged.output)")
+
+        // An order an admin retried: round 2 is up and charged, but round 1's charge was never
+        // refunded, so the customer paid twice. The order's own state looks fine.
+        let order = UUID()
+        try await pool.transaction { connection in
+            _ = try connection.execute(
+                """
+                INSERT INTO orders (id, customer_id, plan_id, plan_name, size_slug, image, region, billing_period, price, hostname,
+                                    status, provisioning_round, droplet_id)
+                VALUES ($1, $2, '6a1f0c3e-0b7d-5b0e-9a51-000000000001', 'basic', 's-1vcpu-1gb', 'ubuntu-24-04-x64', 'sgp1', 'MONTHLY',
+                        20000, 'audit-1', 'ACTIVE', 2, 42)
+                """, order, alice)
+            let id = order.uuidString.lowercased()
+            for reference in [id, id + ":r2"] {
+                _ = try Ledger.debit(alice, amount: 20_000, reference: .vpsOrder, referenceId: reference, description: "o", on: connection)
+            }
+        }
+        let twice = try await Self.audit(url)
+        #expect(twice.output.contains("BROKEN failed-round-refunded-once"), "\(twice.output)")
+        #expect(
+            twice.output.contains(
+                "order \(order.uuidString.lowercased()) ACTIVE round \(order.uuidString.lowercased()): debit -20000, refund none"),
+            "\(twice.output)")
+        #expect(twice.output.contains("OK     paid-order-charged") && twice.output.contains("4 invariant(s) broken"), "\(twice.output)")
     }
 
     @Test("the ledger refuses UPDATE and DELETE in the database itself; new entries still go in")

@@ -200,7 +200,10 @@ struct AuthorizationMatrixTests {
                     let unknown = try await client.send(
                         method, fixture.path(template, as: principal, unknown: true)!, json: Self.body(method, template, principal),
                         idempotencyKey: key.map { _ in UUID().uuidString })
-                    let (mine, theirs) = ((response.status, errorCode(response)), (unknown.status, errorCode(unknown)))
+                    let (mine, theirs) = (
+                        "\(response.status) \(errorCode(response) ?? "") \(json(response)["error"].flatMap { ($0 as? [String: Any])?["message"] } ?? "")",
+                        "\(unknown.status) \(errorCode(unknown) ?? "") \(json(unknown)["error"].flatMap { ($0 as? [String: Any])?["message"] } ?? "")"
+                    )
                     outcome =
                         response.status == 404 && mine == theirs
                         ? .notFoundAsUnknown : .leak("\(mine) for B's, \(theirs) for unknown")

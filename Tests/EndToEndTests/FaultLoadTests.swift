@@ -19,18 +19,33 @@ import Testing
     "Faults under load", .serialized,
     .enabled(if: ProcessInfo.processInfo.environment["ARMADA_FAULT_LOAD"] != nil))
 struct FaultLoadTests {
-    struct Profile {
+    /// One run: how many customers, how long the faults last, what is done when.
+    struct Scenario {
         var name: String
         var customers: Int
-        /// How long faults are injected while the customers' flows run.
         var chaosSeconds: Int
+        /// Seconds between SIGKILLs of a random process; 0 for none.
         var killEverySeconds: Double
+        /// Faults at fractions of the chaos window.
+        var schedule: [(Double, String)]
+        /// The broker: a scratch vhost on the local stack, or the three-node cluster.
+        var cluster: Bool
     }
 
-    static let profile: Profile =
-        ProcessInfo.processInfo.environment["ARMADA_FAULT_LOAD"] == "full"
-        ? Profile(name: "full", customers: 120, chaosSeconds: 240, killEverySeconds: 4)
-        : Profile(name: "ci", customers: 24, chaosSeconds: 60, killEverySeconds: 5)
+    static let full = ProcessInfo.processInfo.environment["ARMADA_FAULT_LOAD"] == "full"
+
+    static let stackScenario = Scenario(
+        name: "single-broker", customers: full ? 120 : 16, chaosSeconds: full ? 240 : 45, killEverySeconds: 4,
+        schedule: [
+            (0.10, "simulators"), (0.25, "broker-restart"), (0.45, "postgres-restart"), (0.65, "broker-freeze"),
+            (0.75, "slow-simulators"), (0.95, "calm-simulators"),
+        ], cluster: false)
+
+    /// Node 1 is first in every process's AMQP_URL list, so most connections and every queue
+    /// leader are there when it is killed.
+    static let clusterScenario = Scenario(
+        name: "three-node-cluster", customers: full ? 60 : 8, chaosSeconds: full ? 120 : 30, killEverySeconds: 0,
+        schedule: [(0.25, "cluster-kill-1"), (0.75, "cluster-start-1")], cluster: true)
 
     static let basicPlan = "6a1f0c3e-0b7d-5b0e-9a51-000000000001"
 
@@ -206,10 +221,38 @@ struct FaultLoadTests {
         "SIGKILLs of every process, broker and PostgreSQL restarts, a frozen broker, failing simulators: the books and the work audit clean"
     )
     func faultsUnderLoad() async throws {
-        let profile = Self.profile
-        let vhost = try await ScratchVhost.make()
+        try await Self.run(Self.stackScenario)
+    }
+
+    @Test(
+        "a three-node RabbitMQ cluster with quorum queues loses the node every process is connected to, under load: nothing lost, nothing twice"
+    )
+    func clusterNodeKilled() async throws {
+        try await Self.run(Self.clusterScenario)
+    }
+
+    static func cluster(_ command: String) async throws -> String {
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("Deploy/faults/cluster.sh").path
+        let (status, output) = try await ChildProcess.run("/bin/bash", [script] + command.split(separator: " ").map(String.init))
+        guard status == 0 else { throw TestFailure("cluster.sh \(command): \(output)") }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func run(_ profile: Scenario) async throws {
+        var vhost: ScratchVhost?
+        let amqpURL: String
+        if profile.cluster {
+            _ = try await cluster("up")
+            amqpURL = try await cluster("url").split(separator: ",").map { $0 + "?heartbeat=5" }.joined(separator: ",")
+            let applied = try await ChildProcess.run(
+                TestEnvironment.binDirectory.appendingPathComponent("armadactl").path, ["topology", "apply"],
+                environment: ["AMQP_URL": amqpURL, "DATABASE_URL": TestEnvironment.databaseURL])
+            guard applied.status == 0 else { throw TestFailure("topology apply on the cluster: \(applied.output)") }
+        } else {
+            vhost = try await ScratchVhost.make()
+            amqpURL = vhost!.amqpURL + "?heartbeat=5"
+        }
         let database = try await ScratchDatabase.make("faults")
-        let amqpURL = vhost.amqpURL + "?heartbeat=5"
         let journal = Journal()
 
         // Simulators, and the account every order goes to.
@@ -230,6 +273,44 @@ struct FaultLoadTests {
         }
 
         let fleet = Fleet(amqpURL: amqpURL)
+        let brokerHolder = BrokerHolder()
+        do {
+            try await Self.exercise(
+                profile, amqpURL: amqpURL, database: database, fleet: fleet, journal: journal, brokerHolder: brokerHolder,
+                ingressPort: ingressPort, tripayURL: tripayURL, digitalOceanURL: digitalOceanURL, telegramURL: telegramURL,
+                sinkPort: sink.port, doToken: doToken)
+        } catch {
+            await Self.tearDown(
+                profile, fleet: fleet, broker: brokerHolder, simulators: [tripay, digitalOcean, telegram, sink.0], vhost: vhost,
+                database: database)
+            throw error
+        }
+        await Self.tearDown(
+            profile, fleet: fleet, broker: brokerHolder, simulators: [tripay, digitalOcean, telegram, sink.0], vhost: vhost,
+            database: database)
+    }
+
+    /// Holds the suite's own broker client so a failed run can still close it.
+    actor BrokerHolder {
+        var client: BrokerClient?
+        func set(_ client: BrokerClient) { self.client = client }
+    }
+
+    static func tearDown(
+        _ profile: Scenario, fleet: Fleet, broker: BrokerHolder, simulators: [ChildProcess], vhost: ScratchVhost?, database: ScratchDatabase
+    ) async {
+        await broker.client?.close()
+        await fleet.stopAll()
+        for process in simulators { process.signal(SIGKILL) }
+        await vhost?.remove()
+        if profile.cluster { _ = try? await cluster("down") }
+        await database.drop()
+    }
+
+    static func exercise(
+        _ profile: Scenario, amqpURL: String, database: ScratchDatabase, fleet: Fleet, journal: Journal, brokerHolder: BrokerHolder,
+        ingressPort: Int, tripayURL: String, digitalOceanURL: String, telegramURL: String, sinkPort: Int, doToken: String
+    ) async throws {
         let common = ["DATABASE_URL": database.url, "ARMADA_LOG_LEVEL": "notice"]
         try await fleet.start("armada-ingress", httpPort: ingressPort, extra: common)
         for _ in 0..<2 {
@@ -249,7 +330,7 @@ struct FaultLoadTests {
         }
         try await fleet.start("armada-lifecycle", extra: common.merging(["ARMADA_LIFECYCLE_SCHEDULER": "off"]) { $1 })
         try await fleet.start(
-            "armada-notifier", extra: common.merging(notifierEnvironment(telegram: telegramURL, smtpPort: sink.port)) { $1 })
+            "armada-notifier", extra: common.merging(notifierEnvironment(telegram: telegramURL, smtpPort: sinkPort)) { $1 })
         let base = "http://127.0.0.1:\(ingressPort)"
         #expect(await waitForHTTP(base + "/ready"), "the fleet came up")
 
@@ -257,15 +338,13 @@ struct FaultLoadTests {
         let loadDeadline = ContinuousClock.now + .seconds(profile.chaosSeconds + 240)
         let chaosEnd = ContinuousClock.now + .seconds(profile.chaosSeconds)
         let broker = try await brokerClient(amqpURL)
+        await brokerHolder.set(broker)
         async let chaos: Void = {
             var next = ContinuousClock.now
             var nextTick = ContinuousClock.now + .seconds(5)
             var ticks = 0
             var step = 0
-            let schedule: [(Double, String)] = [
-                (0.10, "simulators"), (0.25, "broker-restart"), (0.45, "postgres-restart"), (0.65, "broker-freeze"),
-                (0.75, "slow-simulators"), (0.95, "calm-simulators"),
-            ]
+            let schedule = profile.schedule
             let started = ContinuousClock.now
             while ContinuousClock.now < chaosEnd {
                 let elapsed = (ContinuousClock.now - started) / .seconds(profile.chaosSeconds)
@@ -311,6 +390,12 @@ struct FaultLoadTests {
                         await Self.post(tripayURL + "/_sim/faults", #"{"delaySeconds":0}"#)
                         await Self.post(digitalOceanURL + "/_sim/faults", #"{"delaySeconds":0}"#)
                         await journal.fault("simulators answer promptly again")
+                    case "cluster-kill-1":
+                        _ = try? await Self.cluster("kill 1")
+                        await journal.fault("cluster node 1 SIGKILLed (first in every AMQP_URL list)")
+                    case "cluster-start-1":
+                        _ = try? await Self.cluster("start 1")
+                        await journal.fault("cluster node 1 started again: \((try? await Self.cluster("status")) ?? "?")")
                     default: break
                     }
                 }
@@ -321,7 +406,7 @@ struct FaultLoadTests {
                     ticks += 1
                     await Self.tick(days: ticks % 2 == 0 ? 31 : 25, broker: broker, journal: journal, attempts: 3)
                 }
-                if ContinuousClock.now >= next {
+                if profile.killEverySeconds > 0, ContinuousClock.now >= next {
                     next = ContinuousClock.now + .milliseconds(Int(profile.killEverySeconds * 1000))
                     let count = await fleet.members.count
                     if let killed = try? await fleet.kill(Int.random(in: 0..<count)) { await journal.fault("SIGKILL \(killed)") }
@@ -334,6 +419,9 @@ struct FaultLoadTests {
             for index in 0..<profile.customers {
                 group.addTask {
                     do {
+                        // Arrivals spread over the first 80 % of the faults, so every fault meets flows in flight.
+                        let arrival = Double(index) / Double(profile.customers) * 0.8 * Double(profile.chaosSeconds)
+                        try await Task.sleep(for: .milliseconds(Int(arrival * 1000)))
                         try await Self.customer(index, base: base, tripay: tripayURL, journal: journal, deadline: loadDeadline)
                         return nil
                     } catch {
@@ -355,6 +443,13 @@ struct FaultLoadTests {
         // Drained: no command pending, no delivery queued, no order in flight, the outbox empty,
         // every work queue and delay tier empty.
         let pool = database.pool
+        // Every queue of the topology, work, delay tiers and dead letters, by message count.
+        let queueNames = try Topology.bundled().queueShapes().map(\.name)
+        func queueCounts() async throws -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for name in queueNames { counts[name] = Int(try await broker.queueStatus(name).messages) }
+            return counts
+        }
         func count(_ sql: String) async -> Int {
             (try? await pool.withConnection { try $0.query(sql).first?.decode("n", as: Int.self) }) ?? -1
         }
@@ -367,21 +462,16 @@ struct FaultLoadTests {
                       + (SELECT count(*) FROM orders WHERE status IN ('PROCESSING', 'PROVISIONING'))
                       + (SELECT count(*) FROM outbox WHERE published_at IS NULL))::int AS n
                 """)
-            guard inFlight == 0, let list = try? await vhost.management("GET", "/api/queues/\(vhost.name)?columns=name,messages") else {
-                return false
-            }
-            let queues = (try? JSONSerialization.jsonObject(with: Data(list.body)) as? [[String: Any]]) ?? []
-            return !queues.isEmpty
-                && queues.allSatisfy { ($0["messages"] as? Int ?? 0) == 0 || (($0["name"] as? String) ?? "").hasSuffix(".dead") }
+            guard inFlight == 0, let queues = try? await queueCounts() else { return false }
+            return queues.allSatisfy { $0.value == 0 || $0.key.hasSuffix(".dead") }
         }
         #expect(drained, "the load drained")
-        let queueList = try await vhost.management("GET", "/api/queues/\(vhost.name)?columns=name,messages")
-        let queues = (try JSONSerialization.jsonObject(with: Data(queueList.body)) as? [[String: Any]]) ?? []
-        let residue = queues.filter { ($0["messages"] as? Int ?? 0) > 0 && !(($0["name"] as? String) ?? "").hasSuffix(".dead") }
+        let queues = try await queueCounts()
+        let residue = queues.filter { $0.value > 0 && !$0.key.hasSuffix(".dead") }
         #expect(residue.isEmpty, "work left in queues: \(residue)")
-        let deadLetters = queues.filter { (($0["name"] as? String) ?? "").hasSuffix(".dead") }.map {
-            "\($0["name"] ?? "?"): \($0["messages"] ?? 0)"
-        }
+        let deadLetters = queues.filter { $0.key.hasSuffix(".dead") }.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+        // Every fault here is one Armada recovers from: a dead letter would be a message it gave up on.
+        #expect(queues.filter { $0.key.hasSuffix(".dead") }.allSatisfy { $0.value == 0 }, "dead letters: \(deadLetters)")
 
         // The audit, as an operator runs it.
         let audit = try await ChildProcess.run(
@@ -393,7 +483,7 @@ struct FaultLoadTests {
         // paid at Tripay is PAID here; every droplet at DigitalOcean belongs to exactly one order.
         let accepted = Set(await journal.accepted)
         let settled = await count(
-            "SELECT count(*)::int AS n FROM commands WHERE status <> 'pending' AND id::text = ANY(ARRAY['\(accepted.joined(separator: "','"))'])"
+            "SELECT count(*)::int AS n FROM commands WHERE status IN ('succeeded', 'failed') AND id::text = ANY(ARRAY['\(accepted.joined(separator: "','"))'])"
         )
         #expect(settled == accepted.count, "accepted \(accepted.count), recorded and settled \(settled)")
         let paid = await journal.paidReferences
@@ -402,14 +492,21 @@ struct FaultLoadTests {
         #expect(paidHere == paid.count, "paid at Tripay \(paid.count), PAID here \(paidHere)")
         let droplets = (try await CurlClient().send(HTTPRequest(url: digitalOceanURL + "/_sim/droplets")))
         let atDigitalOcean = Set(((FaultLoadTests.json(droplets)["droplets"] as? [[String: Any]]) ?? []).compactMap { $0["id"] as? Int })
-        let owned: [Int] = try await pool.withConnection {
-            try $0.query("SELECT droplet_id FROM orders WHERE droplet_id IS NOT NULL AND status <> 'TERMINATED'").map {
-                Int(try $0.decode("droplet_id", as: Int64.self))
+        // Live orders own exactly the droplets DigitalOcean has; a failed or terminated order's
+        // droplet is gone (DOMAIN.md: a failure deletes any droplet it created).
+        func dropletIds(_ statuses: String) async throws -> [Int] {
+            try await pool.withConnection {
+                try $0.query("SELECT droplet_id FROM orders WHERE droplet_id IS NOT NULL AND status IN (\(statuses))").map {
+                    Int(try $0.decode("droplet_id", as: Int64.self))
+                }
             }
         }
+        let owned = try await dropletIds("'ACTIVE', 'EXPIRING_SOON', 'SUSPENDED'")
+        let gone = try await dropletIds("'FAILED', 'TERMINATED'")
         #expect(
             Set(owned) == atDigitalOcean && owned.count == Set(owned).count,
             "orphans at DigitalOcean: \(atDigitalOcean.subtracting(owned)); lost: \(Set(owned).subtracting(atDigitalOcean))")
+        #expect(atDigitalOcean.isDisjoint(with: gone), "droplets of failed or terminated orders still at DigitalOcean")
 
         let unexpected = await fleet.unexpectedExits
         #expect(unexpected.isEmpty, "processes that died of a fault they should have survived:\n\(unexpected.joined(separator: "\n"))")
@@ -433,14 +530,16 @@ struct FaultLoadTests {
         }
         let kills = await fleet.kills.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }
         let report = """
-            # Fault suite report (profile \(profile.name))
+            ## \(profile.name) (\(Self.full ? "full" : "ci") profile)
 
-            Load: \(profile.customers) customers at once, each: contact details, a top-up of Rp 120.000 paid at the Tripay simulator, \
+            Load: \(profile.customers) customers arriving over the first 80 % of the faults, each: contact details, a top-up of Rp 120.000 paid at the Tripay simulator, \
             a monthly order of the basic plan, followed until it is up; \(await journal.ticks) lifecycle ticks moving time 25 and 31 days on in turn; every \
             notification by email and Telegram. \(await journal.requests) HTTP requests, \(await journal.refusedTransiently) of them \
             answered with a connection error, a 5xx or a 429 and retried with the same Idempotency-Key; \(accepted.count) commands accepted.
 
-            Faults over \(profile.chaosSeconds) s: \(kills.reduce(0) { $0 + Int($1.split(separator: "×").last!)! }) SIGKILLs (\(kills.joined(separator: ", "))), and:
+            Broker: \(profile.cluster ? "a three-node RabbitMQ cluster (quorum queues), every process given all three nodes" : "the local stack's RabbitMQ"). \
+            Faults over \(profile.chaosSeconds) s: \(kills.reduce(0) { $0 + Int($1.split(separator: "×").last!)! }) SIGKILLs \
+            (\(kills.joined(separator: ", "))), and:
 
             ```
             \(await journal.faults.joined(separator: "\n"))
@@ -463,13 +562,8 @@ struct FaultLoadTests {
             """
         let artifacts = TestEnvironment.repositoryRoot.appendingPathComponent(".local/test-artifacts")
         try? FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
-        try report.write(to: artifacts.appendingPathComponent("fault-report.md"), atomically: true, encoding: .utf8)
+        try report.write(to: artifacts.appendingPathComponent("fault-report-\(profile.name).md"), atomically: true, encoding: .utf8)
         print(report)
 
-        await broker.close()
-        await fleet.stopAll()
-        for process in [tripay, digitalOcean, telegram, sink.0] { process.signal(SIGKILL) }
-        await vhost.remove()
-        await database.drop()
     }
 }

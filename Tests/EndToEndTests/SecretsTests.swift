@@ -99,12 +99,12 @@ struct SecretsTests {
         }
         #expect(tables.contains("do_accounts") && tables.contains("outbox") && tables.contains("commands"))
         for table in tables {
+            // One read of the table; every secret looked for in each row's text.
+            let rows: [String] = try await pool.withConnection {
+                try $0.query("SELECT r::text AS t FROM \"\(table)\" r").map { try $0.decode("t") }
+            }
             for secret in secrets where secret.value != "eyJ" {
-                let rows = try await pool.withConnection {
-                    try $0.query("SELECT count(*)::int AS n FROM \"\(table)\" r WHERE strpos(r::text, $1) > 0", secret.value).first!
-                        .decode("n", as: Int.self)
-                }
-                #expect(rows == 0, "\(table) holds \(secret.name) in the clear")
+                #expect(!rows.contains { $0.contains(secret.value) }, "\(table) holds \(secret.name) in the clear")
             }
         }
     }

@@ -129,6 +129,12 @@ struct ProtectionTests {
                 #expect(response.status == .forbidden)
                 #expect((try? errorBody(response))?.code == "CALLBACK_SOURCE_NOT_ALLOWED")
             }
+            // Paths the router matches to the same route meet the same check.
+            for variant in ["//api/v1/webhooks/tripay", "/api/v1/webhooks/tripay/", "/api//v1/webhooks//tripay"] {
+                try await client.execute(uri: variant, method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
+                    #expect(response.status == .forbidden || response.status == .notFound, "\(variant): \(response.status)")
+                }
+            }
             // The allow-list guards the callback only.
             try await client.execute(uri: "/health", method: .get) { response in #expect(response.status == .ok) }
         }
@@ -158,6 +164,10 @@ struct ProtectionTests {
         let defaults = try IngressProtection(EnvironmentReader([:]))
         #expect(defaults.perAddress == IngressProtection.defaultPerAddress && defaults.perCustomer == IngressProtection.defaultPerCustomer)
         #expect(defaults.tripaySources == nil)
+        // IPv6 clients are limited by their /64.
+        #expect(RateLimitMiddleware.bucketKey("2001:db8:1:2::1") == RateLimitMiddleware.bucketKey("2001:db8:1:2:ffff::9"))
+        #expect(RateLimitMiddleware.bucketKey("2001:db8:1:2::1") != RateLimitMiddleware.bucketKey("2001:db8:1:3::1"))
+        #expect(RateLimitMiddleware.bucketKey("203.0.113.5") == "203.0.113.5")
         let off = try IngressProtection(EnvironmentReader(["ARMADA_RATE_LIMIT_PER_IP": "off", "ARMADA_RATE_LIMIT_PER_CUSTOMER": "30/1"]))
         #expect(off.perAddress == nil && off.perCustomer == RateLimit(requests: 30, seconds: 1))
     }

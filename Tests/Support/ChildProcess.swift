@@ -77,7 +77,8 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public var log: String {
-        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        // Decoded leniently: a line half-written at the end must not hide the whole log.
+        (FileManager.default.contents(atPath: logPath)).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     /// Runs a command to its end and returns its exit status and output.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A three-node RabbitMQ cluster on this host, for the fault suite (Deploy/faults/run.sh): nodes
-# armada-c1..3@localhost on 127.0.0.1:56721..56723, data under .local/cluster (started fresh by
+# armada-c1..3@localhost on 127.0.0.1:17721..17723 (distribution 17731..17733), data under .local/cluster (started fresh by
 # `up`), sharing the local stack's epmd. Armada reaches it with a comma-separated AMQP_URL list.
 #
 #   Deploy/faults/cluster.sh up        start the three nodes, join them, add vhost armada_cluster
@@ -22,8 +22,8 @@ node_env() {
   env HOME="$CLUSTER_HOME/home" \
     RABBITMQ_NODENAME="armada-c$n@localhost" \
     RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
-    RABBITMQ_NODE_PORT="5672$n" \
-    RABBITMQ_DIST_PORT="5673$n" \
+    RABBITMQ_NODE_PORT="1772$n" \
+    RABBITMQ_DIST_PORT="1773$n" \
     ERL_EPMD_PORT="$RABBIT_EPMD_PORT" \
     ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_MNESIA_BASE="$CLUSTER_HOME/n$n/mnesia" \
@@ -42,7 +42,7 @@ start_node() {
   local n=$1
   mkdir -p "$CLUSTER_HOME/n$n/mnesia" "$CLUSTER_HOME/n$n/log"
   cat > "$CLUSTER_HOME/n$n/rabbitmq.conf" <<CONF
-listeners.tcp.default = 127.0.0.1:5672$n
+listeners.tcp.default = 127.0.0.1:1772$n
 loopback_users.guest = true
 disk_free_limit.absolute = 200MB
 log.file.level = warning
@@ -57,8 +57,9 @@ CONF
 
 await_node() {
   local n=$1
-  for _ in $(seq 1 90); do
-    ctl "$n" await_startup --timeout 60 >/dev/null 2>&1 && return 0
+  local deadline=$((SECONDS + 90))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    ctl "$n" await_startup --timeout 10 >/dev/null 2>&1 && return 0
     sleep 1
   done
   log "cluster node $n did not start; see $CLUSTER_HOME/n$n/log"
@@ -117,7 +118,7 @@ case "${1:-}" in
     echo "no node running"
     ;;
   url)
-    echo "amqp://guest:guest@127.0.0.1:56721/$VHOST,amqp://guest:guest@127.0.0.1:56722/$VHOST,amqp://guest:guest@127.0.0.1:56723/$VHOST"
+    echo "amqp://guest:guest@127.0.0.1:17721/$VHOST,amqp://guest:guest@127.0.0.1:17722/$VHOST,amqp://guest:guest@127.0.0.1:17723/$VHOST"
     ;;
   down)
     stop_all

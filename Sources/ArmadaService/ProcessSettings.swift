@@ -28,8 +28,8 @@ public struct ProcessSettings: Sendable {
 
     public init(_ environment: EnvironmentReader = EnvironmentReader(), defaultMetricsPort: Int) throws {
         self.environment = environment
-        databaseURL = environment.string("DATABASE_URL", default: "postgresql://armada@127.0.0.1:55432/armada")
-        amqpURL = environment.string("AMQP_URL", default: "amqp://guest:guest@127.0.0.1:55672/%2f")
+        databaseURL = environment.string("DATABASE_URL", default: "postgresql://armada@127.0.0.1:17432/armada")
+        amqpURL = environment.string("AMQP_URL", default: "amqp://guest:guest@127.0.0.1:17672/%2f")
         metricsPort = try environment.int("ARMADA_METRICS_PORT", default: defaultMetricsPort, in: 1...65535)
         logLevel = try environment.choice("ARMADA_LOG_LEVEL", default: Logger.Level.info)
         logFormat = try environment.choice("ARMADA_LOG_FORMAT", default: LogFormat.json)

@@ -17,7 +17,8 @@ public enum PaymentsWorker {
             name: name, queue: queue,
             handlers: [
                 AnyMessageHandler(TripayCallbackHandler(unknownReferenceWindow: settings.unknownReferenceWindow)),
-                AnyMessageHandler(CreateDepositHandler(tripay: tripay, policy: settings.deposits)),
+                AnyMessageHandler(
+                    CreateDepositHandler(tripay: tripay, policy: settings.deposits, leaseSeconds: settings.createLeaseSeconds)),
                 AnyMessageHandler(CancelDepositHandler()),
                 AnyMessageHandler(UpdateContactHandler()),
                 AnyMessageHandler(ClaimWelcomeBonusHandler()),
@@ -42,6 +43,10 @@ public struct PaymentsSettings: Sendable {
     public var channelRefreshInterval: Duration
     /// How long the Tripay callback log, a record of money, is kept (ARMADA_CALLBACK_LOG_RETENTION_DAYS).
     public var retention: Duration
+    /// How long one delivery holds a deposit's create at Tripay (ARMADA_DEPOSIT_CREATE_LEASE_SECONDS):
+    /// after an ambiguous failure (a lost answer) the next attempt waits this long, then adopts
+    /// what Tripay made. Longer than a Tripay call can take (its timeout is 30 s).
+    public var createLeaseSeconds: Int
 
     public init(_ environment: EnvironmentReader) throws {
         tripay = TripayConfiguration(
@@ -58,5 +63,6 @@ public struct PaymentsSettings: Sendable {
         unknownReferenceWindow = try environment.seconds("ARMADA_UNKNOWN_CALLBACK_WINDOW_SECONDS", default: 3600, in: 0...604_800)
         channelRefreshInterval = try environment.seconds("TRIPAY_CHANNELS_REFRESH_SECONDS", default: 600, in: 1...86_400)
         retention = try environment.seconds("ARMADA_CALLBACK_LOG_RETENTION_DAYS", default: 400, in: 30...3650) * 86_400
+        createLeaseSeconds = try environment.int("ARMADA_DEPOSIT_CREATE_LEASE_SECONDS", default: 120, in: 5...3600)
     }
 }

@@ -70,7 +70,7 @@ if arguments.first == "load" {
     exit(0)
 }
 
-let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/%2f"
+let url = ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/%2f"
 let client = BrokerClient(configuration: try AMQPConfiguration(url: url), logger: logger)
 client.start()
 try await client.waitUntilConnected()

@@ -14,7 +14,7 @@ import WalletContracts
 struct NotifierIsolatedProcessTests {
     let pool = TestDatabase.pool(size: 2, name: "e2e-notifier-isolated")
     let amqpURL =
-        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/armada_test_isolated"
+        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/armada_test_isolated"
 
     func startNotifier(telegram: String, smtpPort: Int, extra: [String: String] = [:]) async throws -> ChildProcess {
         var environment = notifierEnvironment(telegram: telegram, smtpPort: smtpPort)

@@ -15,12 +15,12 @@ import WalletContracts
 /// management API.
 struct ScratchVhost {
     static var managementURL: String {
-        ProcessInfo.processInfo.environment["RABBITMQ_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:55674"
+        ProcessInfo.processInfo.environment["RABBITMQ_MANAGEMENT_URL"] ?? "http://guest:guest@127.0.0.1:17674"
     }
 
     let name: String
     var amqpURL: String { "amqp://guest:guest@127.0.0.1:\(brokerPort)/\(name)" }
-    var brokerPort: String { URLComponents(string: TestEnvironment.amqpURL)?.port.map(String.init) ?? "55672" }
+    var brokerPort: String { URLComponents(string: TestEnvironment.amqpURL)?.port.map(String.init) ?? "17672" }
 
     static func make() async throws -> ScratchVhost {
         let vhost = ScratchVhost(name: TestEnvironment.unique("armada_ops"))

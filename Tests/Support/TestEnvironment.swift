@@ -8,13 +8,13 @@ public enum TestEnvironment {
     }()
 
     public static var amqpURL: String {
-        ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:55672/%2f"
+        ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/%2f"
     }
 
     /// The test database (created by the stack script, migrated by the test script).
     public static var databaseURL: String {
         ProcessInfo.processInfo.environment["ARMADA_TEST_DATABASE_URL"]
-            ?? "postgresql://armada@127.0.0.1:55432/armada_test"
+            ?? "postgresql://armada@127.0.0.1:17432/armada_test"
     }
 
     /// Built executables (armada-ingress, armada-payments, armadactl).

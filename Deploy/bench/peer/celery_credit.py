@@ -20,8 +20,8 @@ import uuid
 import psycopg
 from celery import Celery
 
-BROKER = os.environ.get("PEER_BROKER_URL", "amqp://guest:guest@127.0.0.1:55672/armada_bench")
-DSN = os.environ.get("PEER_DATABASE_URL", "postgresql://armada@127.0.0.1:55432/armada_bench")
+BROKER = os.environ.get("PEER_BROKER_URL", "amqp://guest:guest@127.0.0.1:17672/armada_bench")
+DSN = os.environ.get("PEER_DATABASE_URL", "postgresql://armada@127.0.0.1:17432/armada_bench")
 CONSUMER = "celery-peer"
 NAMESPACE = uuid.UUID("5b0e0f4e-6a7d-4c1e-9d3a-2f8e1c6b9a10")
 

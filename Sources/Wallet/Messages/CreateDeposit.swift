@@ -17,11 +17,12 @@ public struct CreateDepositHandler: PreparingMessageHandler {
     let tripay: TripayClient
     let policy: DepositPolicy
     /// How long one delivery holds the create: longer than a Tripay call can take.
-    let leaseSeconds = 120
+    let leaseSeconds: Int
 
-    public init(tripay: TripayClient, policy: DepositPolicy) {
+    public init(tripay: TripayClient, policy: DepositPolicy, leaseSeconds: Int = 120) {
         self.tripay = tripay
         self.policy = policy
+        self.leaseSeconds = leaseSeconds
     }
 
     public struct Created: Sendable {

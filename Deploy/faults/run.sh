@@ -8,9 +8,9 @@
 # .local/test-artifacts/fault-report-*.md.
 #
 #   Deploy/faults/run.sh                 the full profile: 120 customers and 4 minutes of faults, then 60
-#                                        customers on the cluster (about 12 minutes)
-#   Deploy/faults/run.sh --ci            the short profile Deploy/local/test.sh runs: 24 customers and 1
-#                                        minute, then 12 on the cluster (about 4 minutes)
+#                                        customers on the cluster (about 14 minutes)
+#   Deploy/faults/run.sh --ci            the short profile Deploy/local/test.sh runs: 12 customers and 40
+#                                        s, then 6 on the cluster (about 3 minutes)
 #   Deploy/faults/run.sh --skip-build    with either: use the debug build as it is
 #
 # It restarts the local stack's RabbitMQ and PostgreSQL: run it when nothing else uses them.

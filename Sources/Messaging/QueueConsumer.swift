@@ -240,7 +240,7 @@ public final class QueueConsumer: Service, Sendable {
                 commandId: header.commandId)
             return
         }
-        guard let tier = configuration.policy.delayTier(forAtLeast: after) else {
+        guard let tier = configuration.policy.delayTier(forAbout: after) else {
             await deadLetter(
                 delivery, type: header.type, attempt: waits, errorClass: "no-delay-tier",
                 reason: "asked to run again but \(configuration.policy.name) has no delay tier: \(reason)", logger: logger,

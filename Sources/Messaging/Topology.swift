@@ -209,13 +209,19 @@ public struct QueuePolicy: Sendable, Equatable {
         return .retry(delayQueue: delayQueue(seconds: tier), delaySeconds: tier)
     }
 
-    /// The tier a message that asked to run again after `delay` waits in: the shortest tier not
-    /// shorter than the delay (it never runs early: a rate limit would answer 429 again), or the
-    /// longest tier when none is that long.
-    public func delayTier(forAtLeast delay: Duration) -> (queue: String, seconds: Int)? {
+    /// The tier a message that asked to run again after `delay` waits in: the longest tier not
+    /// longer than the delay, or the shortest tier when every tier is longer.
+    ///
+    /// "Again" means "look again": every handler that returns it checks, when it runs, whether
+    /// what it waits for has come (a droplet up, a pause over, a lease free) and asks again for
+    /// the rest if not; a rate limit's pause is recorded in Postgres and checked there, so an
+    /// early look never reaches the provider. Rounding down makes a wait end a little early and
+    /// look again; rounding up (as this did at first) turned a 7 s pause into 30 s and
+    /// DigitalOcean's 60 s rate-limit pause into 300 s for every order waiting on the account.
+    public func delayTier(forAbout delay: Duration) -> (queue: String, seconds: Int)? {
         let sorted = delayTiersSeconds.sorted()
-        guard let longest = sorted.last else { return nil }
-        let seconds = sorted.first { Duration.seconds($0) >= delay } ?? longest
+        guard let shortest = sorted.first else { return nil }
+        let seconds = sorted.last { Duration.seconds($0) <= delay } ?? shortest
         return (delayQueue(seconds: seconds), seconds)
     }
 

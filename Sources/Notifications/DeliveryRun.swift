@@ -23,16 +23,10 @@ struct DeliveryRun: Sendable {
     let maxAttempts: Int
     /// How long a delivery may wait (pacing, 429s) before its message is dead-lettered.
     let maxAge: Duration
-    /// The queue's delay tiers, seconds.
-    let delayTiers: [Int]
 
-    /// What to ask the runtime for to wait about `seconds`: the longest tier not longer (the
-    /// runtime waits in the shortest tier not shorter than what is asked, which could be far
-    /// longer), so a wait ends early rather than late; the pacing then makes up the rest.
-    func againAfter(_ seconds: Double) -> Duration {
-        let tier = delayTiers.sorted().last { Double($0) <= seconds }
-        return .milliseconds(Int64(((tier.map(Double.init) ?? seconds) * 1000).rounded(.up)))
-    }
+    /// A wait of `seconds`; the runtime waits in the longest delay tier not longer, so a wait
+    /// ends early rather than late, and the pacing then makes up the rest.
+    func againAfter(_ seconds: Double) -> Duration { .milliseconds(Int64((seconds * 1000).rounded(.up))) }
 
     func prepare(
         _ deliveryId: UUID, context: PrepareContext, send: @Sendable (ClaimedDelivery) async throws -> SendStep

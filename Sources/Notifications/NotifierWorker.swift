@@ -31,8 +31,7 @@ public enum NotifierWorker {
         func run(_ queue: String) throws -> DeliveryRun {
             let policy = try topology.policy(for: queue)
             return DeliveryRun(
-                pool: resources.pool, claimSeconds: settings.claimSeconds, maxAttempts: policy.maxAttempts, maxAge: settings.maxAge,
-                delayTiers: policy.delayTiersSeconds)
+                pool: resources.pool, claimSeconds: settings.claimSeconds, maxAttempts: policy.maxAttempts, maxAge: settings.maxAge)
         }
         let notifier = Notifier(templates: templates, brand: settings.brand, maxAge: settings.maxAge)
         return [

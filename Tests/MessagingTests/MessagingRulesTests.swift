@@ -43,15 +43,18 @@ struct MessagingRulesTests {
         #expect(classify(Unknown()) == .transient)
     }
 
-    @Test("'again' waits in the shortest tier not shorter than asked, or the longest tier")
+    @Test("'again' waits in the longest tier not longer than asked (it looks again early, never late), or the shortest tier")
     func againTier() {
         let policy = QueuePolicy(name: "q", maxAttempts: 5, delayTiersSeconds: [30, 5, 300], deliveryLimit: 20)
-        #expect(policy.delayTier(forAtLeast: .seconds(1))?.seconds == 5)
-        #expect(policy.delayTier(forAtLeast: .seconds(5))?.seconds == 5)
-        #expect(policy.delayTier(forAtLeast: .seconds(6))?.seconds == 30)
-        #expect(policy.delayTier(forAtLeast: .seconds(45))?.seconds == 300)
-        #expect(policy.delayTier(forAtLeast: .seconds(3600))?.queue == "q.delay.300s")
-        #expect(QueuePolicy(name: "q", maxAttempts: 1, delayTiersSeconds: [], deliveryLimit: 1).delayTier(forAtLeast: .seconds(1)) == nil)
+        #expect(policy.delayTier(forAbout: .seconds(1))?.seconds == 5)
+        #expect(policy.delayTier(forAbout: .seconds(5))?.seconds == 5)
+        #expect(policy.delayTier(forAbout: .seconds(8))?.seconds == 5)
+        #expect(policy.delayTier(forAbout: .milliseconds(29_999))?.seconds == 5)
+        #expect(policy.delayTier(forAbout: .seconds(30))?.seconds == 30)
+        #expect(policy.delayTier(forAbout: .seconds(75))?.seconds == 30)
+        #expect(policy.delayTier(forAbout: .seconds(300))?.seconds == 300)
+        #expect(policy.delayTier(forAbout: .seconds(3600))?.queue == "q.delay.300s")
+        #expect(QueuePolicy(name: "q", maxAttempts: 1, delayTiersSeconds: [], deliveryLimit: 1).delayTier(forAbout: .seconds(1)) == nil)
     }
 
     @Test("topic patterns: * is one word, # is zero or more")

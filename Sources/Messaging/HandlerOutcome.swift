@@ -7,8 +7,10 @@ import Foundation
 ///   the refusal is recorded in the same transaction as the inbox row (and as the command's
 ///   failure), so a redelivery is a no-op.
 /// - `again`: not yet (a droplet still booting, a rate limit resetting). Nothing commits, the
-///   inbox row is not claimed, and the message runs again after at least `after` without
-///   spending one of its retries; the runtime dead-letters it if asked again past `deadline`.
+///   inbox row is not claimed, and the message runs again after about `after` (the longest
+///   delay tier not longer, so possibly sooner: the handler checks again what it waits for)
+///   without spending one of its retries; the runtime dead-letters it if asked again past
+///   `deadline`.
 public struct HandlerOutcome: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case done(result: String?)

@@ -106,6 +106,9 @@ actor DigitalOceanWorld {
     var droplets: [Int64: StoredDroplet] = [:]
     var actions: [Int64: StoredAction] = [:]
     var requests: [String: [Date]] = [:]
+    /// When each 429 was answered, by token (scripted ones too), for tests that hold a client
+    /// to a pause: no request should come between a 429 and the end of the window.
+    var refusals: [String: [Date]] = [:]
     var rules: [SimFaults] = []
     /// DigitalOcean never hands out an id twice; neither does a restarted simulator (ids start
     /// from the clock, ten thousand per second of its start time), so a database that outlived the
@@ -131,6 +134,7 @@ actor DigitalOceanWorld {
         // Only the limits' own 429s are counted (not scripted ones): what a client's pacing should avoid.
         if !allowed { tooManyRequests += 1 }
         if allowed, takeFault(\.rateLimited, token: token) { allowed = false }
+        if !allowed { refusals[token, default: []].append(now) }
         return (allowed, settings.perHour, remaining, reset)
     }
 
@@ -435,6 +439,14 @@ struct DigitalOceanSimulator: Sendable {
                     "creates": name.map { name in names.filter { $0 == name }.count } ?? names.count,
                 ],
                 [:])
+        }
+        // Every request a token made in the last hour and every 429 it got, as Unix seconds.
+        router.get("/_sim/requests") { request, _ in
+            let token = request.uri.queryParameters.get("token").map { String($0) } ?? ""
+            let made = await world.requests[token] ?? []
+            let refused = await world.refusals[token] ?? []
+            return json(
+                .ok, ["requests": made.map(\.timeIntervalSince1970), "refused": refused.map(\.timeIntervalSince1970)], [:])
         }
         router.get("/health") { _, _ in json(.ok, ["status": "ok"], [:]) }
         return router

@@ -47,7 +47,7 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
         let seconds = settings.createLeaseSeconds
         guard
             let lease = try await context.pool.withConnection({
-                try Orders.leaseCreate(id, round: round, holder: holder, forSeconds: seconds, on: $0)
+                try Orders.leaseCreate(id, round: round, holder: holder, forSeconds: seconds, quiet: settings.ambiguousCreateQuiet, on: $0)
             })
         else {
             return .finished(
@@ -66,8 +66,8 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
                         outcome: .failed(.provisioningFailed, "DigitalOcean did not create the droplet before the provisioning deadline"),
                         holder: holder))
             }
-            if let ambiguous = lease.ambiguousCreateAt, runAt < ambiguous.addingTimeInterval(settings.ambiguousCreateQuiet) {
-                let wait = Int(ambiguous.addingTimeInterval(settings.ambiguousCreateQuiet).timeIntervalSince(runAt).rounded(.up))
+            if lease.quietLeft > 0 {
+                let wait = Int(lease.quietLeft.rounded(.up))
                 return .finished(
                     .again(
                         after: .seconds(max(5, wait)), until: giveUpAt,
@@ -75,8 +75,10 @@ public struct ProvisionOrderHandler: PreparingMessageHandler {
             }
             return try await create(order, tag: tag, holder: holder, context)
         }
-        // Ambiguous failures come back soon: the next attempt looks the tag up first, which is cheap.
-        let outcome = try await waitOnTransient(until: giveUpAt, transientDelay: .seconds(10)) { () -> Preparation<Prepared> in
+        // A transient failure comes back after the 30 s tier, not the 5 s one: each next attempt
+        // looks the tag up on every account it tried, and during an outage at DigitalOcean those
+        // looks from every waiting order would spend the token's hourly budget (5,000) in minutes.
+        let outcome = try await waitOnTransient(until: giveUpAt) { () -> Preparation<Prepared> in
             do {
                 return try await attempt()
             } catch is LeaseLost {

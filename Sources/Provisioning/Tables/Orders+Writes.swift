@@ -52,24 +52,27 @@ extension Orders {
 
     struct CreateLease {
         var attempt: Int
-        /// When a create last went unanswered (it may still appear).
-        var ambiguousCreateAt: Date?
+        /// Seconds left of the quiet period after a create went unanswered (it may still
+        /// appear), measured on the database's clock, which also stamped that create; 0 when
+        /// none is left or no create went unanswered.
+        var quietLeft: Double
     }
 
     /// Takes the right to create the droplet for `seconds` (one delivery at a time). Nil when
     /// another delivery holds it.
-    static func leaseCreate(_ id: UUID, round: Int, holder: UUID, forSeconds seconds: Int, on connection: PGConnection) throws
-        -> CreateLease?
-    {
+    static func leaseCreate(
+        _ id: UUID, round: Int, holder: UUID, forSeconds seconds: Int, quiet: TimeInterval, on connection: PGConnection
+    ) throws -> CreateLease? {
         try connection.query(
             """
             UPDATE orders SET create_holder = $3, create_lease_until = now() + make_interval(secs => $4),
                 create_attempts = create_attempts + 1, updated_at = now()
             WHERE id = $1 AND provisioning_round = $2 AND status = 'PROCESSING'
               AND (create_lease_until IS NULL OR create_lease_until < now() OR create_holder = $3)
-            RETURNING create_attempts, ambiguous_create_at
-            """, id, round, holder, seconds
-        ).first.map { CreateLease(attempt: try $0.decode("create_attempts"), ambiguousCreateAt: try $0.decode("ambiguous_create_at")) }
+            RETURNING create_attempts,
+                COALESCE(GREATEST(0, extract(epoch FROM ambiguous_create_at + make_interval(secs => $5) - now())), 0)::float8 AS quiet_left
+            """, id, round, holder, seconds, quiet
+        ).first.map { CreateLease(attempt: try $0.decode("create_attempts"), quietLeft: try $0.decode("quiet_left")) }
     }
 
     /// Whether `holder` still holds the create lease (checked in the atomic phase, order row locked).

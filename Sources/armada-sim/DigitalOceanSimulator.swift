@@ -134,7 +134,7 @@ actor DigitalOceanWorld {
         // Only the limits' own 429s are counted (not scripted ones): what a client's pacing should avoid.
         if !allowed { tooManyRequests += 1 }
         if allowed, takeFault(\.rateLimited, token: token) { allowed = false }
-        if !allowed { refusals[token, default: []].append(now) }
+        if !allowed { refusals[token] = (refusals[token] ?? []).filter { now.timeIntervalSince($0) < 3600 } + [now] }
         return (allowed, settings.perHour, remaining, reset)
     }
 

@@ -24,10 +24,6 @@ struct DeliveryRun: Sendable {
     /// How long a delivery may wait (pacing, 429s) before its message is dead-lettered.
     let maxAge: Duration
 
-    /// A wait of `seconds`; the runtime waits in the longest delay tier not longer, so a wait
-    /// ends early rather than late, and the pacing then makes up the rest.
-    func againAfter(_ seconds: Double) -> Duration { .milliseconds(Int64((seconds * 1000).rounded(.up))) }
-
     func prepare(
         _ deliveryId: UUID, context: PrepareContext, send: @Sendable (ClaimedDelivery) async throws -> SendStep
     ) async throws -> Preparation<SendResult> {
@@ -39,7 +35,7 @@ struct DeliveryRun: Sendable {
         case .failure(.claimed(let wait)):
             return .finished(
                 .again(
-                    after: againAfter(wait), until: context.time.runAt.addingTimeInterval(Double(maxAge.components.seconds)),
+                    after: .seconds(wait), until: context.time.runAt.addingTimeInterval(Double(maxAge.components.seconds)),
                     because: "another run holds this delivery"))
         case .success(let claimed):
             delivery = claimed
@@ -61,7 +57,9 @@ struct DeliveryRun: Sendable {
                         try Deliveries.release(delivery, on: connection)
                     }
                 }
-                return .finished(.again(after: againAfter(after), until: deadline, because: reason))
+                // The runtime waits in the longest delay tier not longer than this, so a wait ends
+                // early rather than late, and the pacing then makes up the rest.
+                return .finished(.again(after: .seconds(after), until: deadline, because: reason))
             }
         } catch {
             let final = classify(error) == .poison || context.attempt + 1 >= maxAttempts

@@ -17,8 +17,7 @@ import WalletContracts
 @Suite("Processes on an isolated vhost", .serialized)
 struct IsolatedProcessTests {
     let pool = TestDatabase.pool(size: 2, name: "e2e-isolated")
-    let amqpURL =
-        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/armada_test_isolated"
+    let amqpURL = TestEnvironment.isolatedAMQPURL
 
     @Test("rejected callbacks publish nothing; an accepted one publishes exactly one message")
     func nothingPublishedForRejects() async throws {

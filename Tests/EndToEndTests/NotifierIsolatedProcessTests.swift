@@ -13,8 +13,7 @@ import WalletContracts
 @Suite("Notifier processes on an isolated vhost", .serialized)
 struct NotifierIsolatedProcessTests {
     let pool = TestDatabase.pool(size: 2, name: "e2e-notifier-isolated")
-    let amqpURL =
-        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/armada_test_isolated"
+    let amqpURL = TestEnvironment.isolatedAMQPURL
 
     func startNotifier(telegram: String, smtpPort: Int, extra: [String: String] = [:]) async throws -> ChildProcess {
         var environment = notifierEnvironment(telegram: telegram, smtpPort: smtpPort)

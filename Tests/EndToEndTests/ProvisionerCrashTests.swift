@@ -17,8 +17,7 @@ import WalletContracts
 @Suite("Provisioner killed after the create, before the commit", .serialized)
 struct ProvisionerCrashTests {
     let pool = TestDatabase.pool(size: 2, name: "e2e-crash")
-    let amqpURL =
-        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/armada_test_isolated"
+    let amqpURL = TestEnvironment.isolatedAMQPURL
 
     func provisioner(crash: Bool) async throws -> ChildProcess {
         let digitalOcean = await RunningSystem.shared.digitalOceanURL

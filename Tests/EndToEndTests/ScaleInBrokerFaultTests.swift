@@ -10,9 +10,7 @@ import Testing
 @Suite(
     "Scale-in under broker faults", .serialized, .enabled(if: ProcessInfo.processInfo.environment["ARMADA_FAULT_TESTS"] == "1"))
 struct ScaleInBrokerFaultTests {
-    let amqpURL =
-        (ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/armada_test_isolated")
-        + "?heartbeat=2"
+    let amqpURL = TestEnvironment.isolatedAMQPURL + "?heartbeat=2"
 
     @Test("workers stopped while the broker restarts exit within the deadline with status 0; nothing lost", .timeLimit(.minutes(4)))
     func stopDuringBrokerRestart() async throws {

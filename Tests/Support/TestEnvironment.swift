@@ -11,6 +11,11 @@ public enum TestEnvironment {
         ProcessInfo.processInfo.environment["AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/%2f"
     }
 
+    /// The vhost of the suites that start workers of their own, away from the shared system's.
+    public static var isolatedAMQPURL: String {
+        ProcessInfo.processInfo.environment["ARMADA_TEST_ISOLATED_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:17672/armada_test_isolated"
+    }
+
     /// The test database (created by the stack script, migrated by the test script).
     public static var databaseURL: String {
         ProcessInfo.processInfo.environment["ARMADA_TEST_DATABASE_URL"]
